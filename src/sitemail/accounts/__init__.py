@@ -1,0 +1,1 @@
+"""Users, user emails, access tokens and sign-in."""

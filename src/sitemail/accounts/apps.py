@@ -1,0 +1,8 @@
+"""Django app registration for accounts."""
+
+from django.apps import AppConfig
+
+
+class AccountsConfig(AppConfig):
+    name = "sitemail.accounts"
+    label = "accounts"

@@ -1,0 +1,82 @@
+"""Users, their email addresses and their API access tokens."""
+
+from __future__ import annotations
+
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower
+
+
+class UserManager(BaseUserManager["User"]):
+    pass
+
+
+class User(AbstractBaseUser):
+    username = models.CharField(max_length=255, unique=True)
+    display_name = models.CharField(max_length=255, default="", blank=True)
+    site_admin = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    USERNAME_FIELD = "username"
+    REQUIRED_FIELDS: list[str] = []
+    objects = UserManager()
+
+    class Meta:
+        db_table = "users"
+
+    def __str__(self) -> str:
+        return self.username
+
+    @property
+    def display(self) -> str:
+        return self.display_name or self.username
+
+
+class UserEmail(models.Model):
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="emails")
+    email = models.CharField(max_length=320)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    is_primary = models.BooleanField(default=False)
+    verification_code_hash = models.CharField(max_length=128, default="", blank=True)
+    last_verification_sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "user_emails"
+        constraints = [
+            models.UniqueConstraint(Lower("email"), "user", name="user_email_unique_per_user"),
+            # A verified address belongs to one user only.
+            models.UniqueConstraint(
+                Lower("email"),
+                condition=Q(verified_at__isnull=False),
+                name="user_email_verified_unique",
+            ),
+            models.UniqueConstraint(
+                "user", condition=Q(is_primary=True), name="user_email_one_primary"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.email
+
+    @property
+    def verified(self) -> bool:
+        return self.verified_at is not None
+
+
+class AccessToken(models.Model):
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="access_tokens")
+    note = models.CharField(max_length=255, default="", blank=True)
+    scopes = models.JSONField(default=list)
+    # SHA-256 of the token: tokens are 160-bit random, so a fast hash is enough at rest.
+    token_sha256 = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "access_tokens"
+
+    def __str__(self) -> str:
+        return f"token {self.pk} of {self.user_id}"

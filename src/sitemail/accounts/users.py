@@ -1,0 +1,75 @@
+"""User services: create users with their primary email, look them up."""
+
+from __future__ import annotations
+
+import re
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from email_validator import EmailNotValidError, validate_email
+
+from sitemail.accounts.models import User, UserEmail
+
+USERNAME_RE = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9]|[-.](?=[a-zA-Z0-9])){0,254}$")
+
+
+class UserError(ValueError):
+    """A user-facing problem with the input; the message names the field and the fix."""
+
+
+def normalize_email(email: str) -> str:
+    try:
+        return validate_email(email, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise UserError(f"email: {email!r} is not a valid email address ({exc})") from exc
+
+
+def check_username(username: str) -> str:
+    if not USERNAME_RE.match(username):
+        raise UserError(
+            f"username: {username!r} is invalid; use letters, digits, single dashes or dots "
+            "(not at the start or end), at most 255 characters"
+        )
+    return username
+
+
+def create_user(
+    username: str,
+    email: str,
+    *,
+    password: str | None = None,
+    site_admin: bool = False,
+    verified: bool = True,
+    display_name: str = "",
+) -> User:
+    """Create a user with `email` as its primary address (primary only when verified)."""
+    username = check_username(username)
+    address = normalize_email(email)
+    with transaction.atomic():
+        if User.objects.filter(username__iexact=username).exists():
+            raise UserError(f"username: {username!r} is already taken")
+        if UserEmail.objects.filter(email__iexact=address, verified_at__isnull=False).exists():
+            raise UserError(f"email: {address!r} is already in use by another user")
+        user = User(username=username, display_name=display_name, site_admin=site_admin)
+        if password:
+            user.set_password(password)
+        else:
+            user.set_unusable_password()
+        try:
+            user.save()
+            UserEmail.objects.create(
+                user=user,
+                email=address,
+                verified_at=timezone.now() if verified else None,
+                is_primary=verified,
+            )
+        except IntegrityError as exc:
+            raise UserError(f"username or email already in use: {exc}") from exc
+    return user
+
+
+def get_by_username(username: str) -> User:
+    try:
+        return User.objects.get(username__iexact=username)
+    except User.DoesNotExist as exc:
+        raise UserError(f"user {username!r} not found") from exc

@@ -1,0 +1,1 @@
+"""The GraphQL API: schema per area, thin resolvers over the services."""

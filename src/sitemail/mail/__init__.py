@@ -1,0 +1,1 @@
+"""What an email is: template sets per kind, rendering, and building the wire bytes."""

@@ -1,0 +1,1 @@
+"""Durable delivery: the outbox table, enqueue, the worker and the email log."""

@@ -1,0 +1,8 @@
+"""Django app registration for the outbox."""
+
+from django.apps import AppConfig
+
+
+class OutboxConfig(AppConfig):
+    name = "sitemail.outbox"
+    label = "outbox"

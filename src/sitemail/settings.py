@@ -1,0 +1,135 @@
+"""Django wiring only: data dir, database, apps, middleware, the outbox as EMAIL_BACKEND."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+BASE_DIR = Path(__file__).resolve().parent
+DATA_DIR = Path(os.environ.get("SITEMAIL_DATA_DIR", ".sitemail")).resolve()
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+PRODUCT_NAME = os.environ.get("SITEMAIL_PRODUCT_NAME", "Sourcegraph")
+
+
+def _secret_key() -> str:
+    if key := os.environ.get("SITEMAIL_SECRET_KEY"):
+        return key
+    path = DATA_DIR / "secret_key"
+    if not path.exists():
+        # Written once per data dir so sessions survive restarts; 0600 since it signs cookies.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(50))
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+DEBUG = os.environ.get("SITEMAIL_DEBUG", "") == "1"
+ALLOWED_HOSTS = ["*"]
+
+
+def _database(url: str | None) -> dict[str, Any]:
+    if not url:
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": DATA_DIR / "sitemail.sqlite3",
+            "OPTIONS": {
+                # WAL lets the web process read while the worker writes; IMMEDIATE takes the
+                # write lock at BEGIN so two writers queue on busy_timeout instead of deadlocking.
+                "init_command": (
+                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;"
+                ),
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+            },
+            # File-backed test database: the async ORM runs queries in threads, where an
+            # in-memory SQLite database would be a different, empty one.
+            "TEST": {"NAME": str(DATA_DIR / "test.sqlite3")},
+        }
+    parsed = urlparse(url)
+    if parsed.scheme not in {"postgres", "postgresql"}:
+        raise ValueError(
+            f"DATABASE_URL: unsupported scheme {parsed.scheme!r}; use postgres://user@host/db"
+        )
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": unquote(parsed.path.lstrip("/")) or "postgres",
+        "USER": unquote(parsed.username or ""),
+        "PASSWORD": unquote(parsed.password or ""),
+        "HOST": parsed.hostname or "",
+        "PORT": str(parsed.port or ""),
+        "CONN_MAX_AGE": 0,
+        "CONN_HEALTH_CHECKS": True,
+    }
+
+
+DATABASES = {"default": _database(os.environ.get("DATABASE_URL"))}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+INSTALLED_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.sessions",
+    "strawberry_django",
+    "sitemail.siteconfig",
+    "sitemail.accounts",
+    "sitemail.outbox",
+    "sitemail.web",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "sitemail.accounts.middleware.AccessTokenMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "sitemail.urls"
+ASGI_APPLICATION = "sitemail.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "sitemail.web.context.site",
+            ]
+        },
+    }
+]
+
+AUTH_USER_MODEL = "accounts.User"
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.Argon2PasswordHasher"]
+LOGIN_URL = "/sign-in"
+
+# Every email Django itself sends goes through the durable outbox too.
+EMAIL_BACKEND = "sitemail.outbox.backend.OutboxEmailBackend"
+
+USE_TZ = True
+TIME_ZONE = "UTC"
+LANGUAGE_CODE = "en-us"
+STATIC_URL = "/static/"
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_NAME = "sitemail_csrf"
+
+# GraphiQL assets installed by `npm ci` at setup (package.json) and served locally.
+VENDOR_DIR = Path(os.environ.get("SITEMAIL_VENDOR_DIR", BASE_DIR.parent.parent / "node_modules"))
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("SITEMAIL_LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

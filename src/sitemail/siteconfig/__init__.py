@@ -1,0 +1,1 @@
+"""The JSONC site configuration: storage, validation, redaction and typed accessors."""

@@ -1,0 +1,8 @@
+"""Django app registration for the site configuration."""
+
+from django.apps import AppConfig
+
+
+class SiteConfigConfig(AppConfig):
+    name = "sitemail.siteconfig"
+    label = "siteconfig"
