@@ -79,6 +79,8 @@ INSTALLED_APPS = [
     "sitemail.accounts",
     "sitemail.outbox",
     "sitemail.web",
+    "sitemail.api",
+    "sitemail.catcher",
 ]
 
 MIDDLEWARE = [

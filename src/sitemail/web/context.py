@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from django.conf import settings
@@ -9,4 +10,4 @@ from django.http import HttpRequest
 
 
 def site(request: HttpRequest) -> dict[str, Any]:
-    return {"product_name": settings.PRODUCT_NAME}
+    return {"product_name": settings.PRODUCT_NAME, "dev_mode": os.environ.get("SITEMAIL_DEV") == "1"}

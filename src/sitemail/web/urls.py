@@ -1,9 +1,17 @@
 """Page routes."""
 
-from django.urls import path
+from django.conf import settings
+from django.urls import path, re_path
+from django.views.static import serve
 
 from sitemail.web import views
 
 urlpatterns = [
+    path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("sign-in", views.sign_in, name="sign-in"),
+    path("sign-out", views.sign_out, name="sign-out"),
+    path("mailcatcher", views.mailcatcher, name="mailcatcher"),
+    path("mailcatcher/<int:pk>", views.mailcatcher_detail, name="mailcatcher-detail"),
+    re_path(r"^static/(?P<path>.*)$", serve, {"document_root": settings.BASE_DIR / "web" / "static"}),
 ]

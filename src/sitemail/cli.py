@@ -1,0 +1,208 @@
+"""`sitemail` command line: serve, worker, migrate, users, tokens, config, test email, catcher."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+CATCHER_PORT = 2525
+
+
+class CLIError(Exception):
+    """A problem to report as one line, with exit status 1."""
+
+
+def _setup() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sitemail.settings")
+    import django
+
+    django.setup()
+
+
+def _migrate(verbose: bool = False) -> None:
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=1 if verbose else 0)
+
+
+# --- commands -------------------------------------------------------------------------------
+
+
+def cmd_migrate(args: argparse.Namespace) -> None:
+    _migrate(verbose=True)
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    from sitemail.serve import serve
+
+    _migrate()
+    asyncio.run(
+        serve(
+            host=args.host,
+            port=args.port,
+            worker=not args.no_worker,
+            dev=args.dev,
+            catcher_port=args.catcher_port,
+        )
+    )
+
+
+def cmd_worker(args: argparse.Namespace) -> None:
+    from sitemail.serve import run_worker
+
+    asyncio.run(run_worker(concurrency=args.concurrency, batch_size=args.batch_size))
+
+
+def cmd_users_create(args: argparse.Namespace) -> None:
+    from sitemail.accounts.users import create_user
+
+    user = create_user(
+        args.username,
+        args.email,
+        password=args.password,
+        site_admin=args.site_admin,
+        verified=True,  # like createUser in the API: the CLI operator vouches for the address
+    )
+    role = "site admin" if user.site_admin else "user"
+    print(f"Created {role} {user.username} <{args.email}> (id {user.pk})")
+
+
+def cmd_tokens_create(args: argparse.Namespace) -> None:
+    from sitemail.accounts import tokens
+    from sitemail.accounts.users import get_by_username
+
+    user = get_by_username(args.username)
+    row, secret = tokens.create(user, note=args.note or "")
+    print(f"Created access token {row.pk} for {user.username}; it is shown only once:")
+    print(secret)
+
+
+def cmd_config_get(args: argparse.Namespace) -> None:
+    from sitemail.siteconfig import service
+
+    current = service.current()
+    print(f"// version {current.id}", file=sys.stderr)
+    print(service.effective_contents())
+
+
+def cmd_config_set(args: argparse.Namespace) -> None:
+    from sitemail.siteconfig import service
+
+    try:
+        text = Path(args.file).read_text() if args.file != "-" else sys.stdin.read()
+    except OSError as exc:
+        raise CLIError(f"cannot read {args.file}: {exc.strerror}") from exc
+    last_id = args.last_id if args.last_id is not None else service.current().id
+    try:
+        new_id = service.update(last_id, text)
+    except service.SiteConfigError as exc:
+        raise CLIError("site configuration not saved:\n  " + "\n  ".join(exc.problems)) from exc
+    print(f"Saved site configuration version {new_id}")
+    for message in service.validation_messages():
+        print(f"warning: {message}", file=sys.stderr)
+
+
+def cmd_send_test_email(args: argparse.Namespace) -> None:
+    from sitemail.outbox.test_email import send_test_email
+
+    result = asyncio.run(send_test_email(args.to))
+    print(result)
+    if not result.startswith("Sent "):
+        raise SystemExit(1)
+
+
+def cmd_mailcatcher(args: argparse.Namespace) -> None:
+    from sitemail.serve import run_catcher
+
+    _migrate()
+    asyncio.run(run_catcher(args.host, args.port))
+
+
+# --- parser ---------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sitemail", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, func: Callable[[argparse.Namespace], None], help: str, parent: Any = sub) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = parent.add_parser(name, help=help, description=help)
+        p.set_defaults(func=func)
+        return p
+
+    p = add("serve", cmd_serve, "migrate, then run the web server and a delivery worker")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=3080)
+    p.add_argument("--no-worker", action="store_true", help="web only (run `sitemail worker` elsewhere)")
+    p.add_argument(
+        "--dev",
+        action="store_true",
+        help="also run the built-in mail catcher; point email.smtp at it when it is not set",
+    )
+    p.add_argument("--catcher-port", type=int, default=CATCHER_PORT)
+
+    p = add("worker", cmd_worker, "deliver queued email until stopped (SIGTERM drains)")
+    p.add_argument("--concurrency", type=int, default=8, help="SMTP connections kept open")
+    p.add_argument("--batch-size", type=int, default=100)
+
+    add("migrate", cmd_migrate, "create or upgrade the database schema")
+
+    users = add("users", lambda a: None, "manage users").add_subparsers(dest="sub", required=True)
+    p = add("create", cmd_users_create, "create a user with a verified primary email", users)
+    p.add_argument("username")
+    p.add_argument("--email", required=True)
+    p.add_argument("--password")
+    p.add_argument("--site-admin", action="store_true")
+
+    tokens = add("tokens", lambda a: None, "manage access tokens").add_subparsers(dest="sub", required=True)
+    p = add("create", cmd_tokens_create, "create an access token; printed alone on the last line", tokens)
+    p.add_argument("username")
+    p.add_argument("--note")
+
+    config = add("config", lambda a: None, "read or replace the site configuration").add_subparsers(
+        dest="sub", required=True
+    )
+    add("get", cmd_config_get, "print the site configuration (secrets REDACTED)", config)
+    p = add("set", cmd_config_set, "replace the site configuration with FILE (JSONC; - for stdin)", config)
+    p.add_argument("file")
+    p.add_argument("--last-id", type=int, help="fail if the current version is not this one")
+
+    p = add("send-test-email", cmd_send_test_email, "send a test email now and print the result")
+    p.add_argument("to")
+
+    p = add("mailcatcher", cmd_mailcatcher, "run only the built-in mail catcher")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=CATCHER_PORT)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        _setup()
+        args.func(args)
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+    except SystemExit:
+        raise
+    except Exception as exc:  # one clear line, never a traceback
+        raise SystemExit(f"sitemail: error: {_describe(exc)}") from None
+
+
+def _describe(exc: BaseException) -> str:
+    from django.db import DatabaseError
+
+    if isinstance(exc, DatabaseError) and "no such table" in str(exc):
+        return f"{exc}; run `sitemail migrate` first"
+    if isinstance(exc, DatabaseError):
+        return f"database: {exc}".strip()
+    return str(exc) or type(exc).__name__
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+"""Process wiring: the web server, the in-process worker and the dev mail catcher in one loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from typing import Any
+
+import uvicorn
+from asgiref.sync import sync_to_async
+
+log = logging.getLogger("sitemail.serve")
+
+
+def _point_config_at_catcher(host: str, port: int) -> bool:
+    """Configure email.smtp for the catcher when no SMTP is set; True when it changed."""
+    from sitemail.siteconfig import service
+
+    settings = service.get_settings()
+    if settings.email.smtp is not None:
+        return False
+    values: dict[tuple[str, ...], Any] = {
+        ("email", "smtp"): {"host": host, "port": port, "authentication": "none", "tls": "none"},
+    }
+    if not settings.email.address:
+        values[("email", "address")] = "sitemail@example.com"
+    service.patch(
+        values,
+        comment="sitemail serve --dev: the built-in mail catcher; replace with your SMTP server",
+    )
+    return True
+
+
+async def _with_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+
+def _start_catcher(host: str, port: int) -> Any:
+    from sitemail.catcher import server
+
+    try:
+        return server.start(host, port)
+    except OSError as exc:
+        raise RuntimeError(
+            f"mail catcher: cannot listen on {host}:{port} ({exc.strerror or exc}); "
+            "pass --catcher-port with a free port"
+        ) from exc
+
+
+async def serve(
+    *, host: str, port: int, worker: bool, dev: bool, catcher_port: int
+) -> None:
+    from sitemail.outbox.worker import Worker
+
+    catcher = None
+    if dev:
+        os.environ["SITEMAIL_DEV"] = "1"
+        catcher = _start_catcher("127.0.0.1", catcher_port)
+        if await sync_to_async(_point_config_at_catcher)("127.0.0.1", catcher_port):
+            log.warning("email.smtp was not set: pointed it at the built-in mail catcher")
+        log.warning(
+            "mail catcher listening on 127.0.0.1:%d; caught mail: http://%s:%d/mailcatcher",
+            catcher_port,
+            host,
+            port,
+        )
+
+    config = uvicorn.Config(
+        "sitemail.asgi:application", host=host, port=port, lifespan="off", log_level="info"
+    )
+    server = uvicorn.Server(config)
+    stop = asyncio.Event()
+    worker_task = asyncio.create_task(Worker().run(stop)) if worker else None
+    try:
+        await server.serve()  # uvicorn handles SIGINT/SIGTERM and returns
+    finally:
+        stop.set()
+        if worker_task is not None:
+            await worker_task
+        if catcher is not None:
+            catcher.stop()
+
+
+async def run_worker(*, concurrency: int, batch_size: int) -> None:
+    from sitemail.outbox.worker import Worker
+
+    stop = asyncio.Event()
+    await _with_signals(stop)
+    log.warning("worker started (concurrency %d); SIGTERM drains and exits", concurrency)
+    await Worker(concurrency=concurrency, batch_size=batch_size).run(stop)
+
+
+async def run_catcher(host: str, port: int) -> None:
+    catcher = _start_catcher(host, port)
+    stop = asyncio.Event()
+    await _with_signals(stop)
+    print(f"mail catcher listening on {host}:{port}; Ctrl-C to stop", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        catcher.stop()
