@@ -22,10 +22,10 @@ def _point_config_at_catcher(host: str, port: int) -> bool:
     if settings.email.smtp is not None:
         return False
     values: dict[tuple[str, ...], Any] = {
-        ("email", "smtp"): {"host": host, "port": port, "authentication": "none", "tls": "none"},
+        ("email.smtp",): {"host": host, "port": port, "authentication": "none", "tls": "none"},
     }
     if not settings.email.address:
-        values[("email", "address")] = "sitemail@example.com"
+        values[("email.address",)] = "sitemail@example.com"
     service.patch(
         values,
         comment="sitemail serve --dev: the built-in mail catcher; replace with your SMTP server",

@@ -29,5 +29,5 @@ def _visible(error: GraphQLError) -> bool:
 
 
 schema = strawberry.Schema(
-    query=Query, mutation=Mutation, extensions=[MaskErrors(should_mask_error=lambda e: not _visible(e))]
+    query=Query, mutation=Mutation, extensions=[lambda: MaskErrors(should_mask_error=lambda e: not _visible(e))]
 )

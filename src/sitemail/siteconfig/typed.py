@@ -1,4 +1,12 @@
-"""Typed view of the site configuration: what the rest of sitemail reads, never raw dicts."""
+"""Typed view of the site configuration: what the rest of sitemail reads, never raw dicts.
+
+IMPORTANT (document shape): like Sourcegraph's site config, the keys are TOP-LEVEL names that
+contain dots, not nested objects: {"externalURL": ..., "email.address": ..., "email.senderName":
+..., "email.smtp": {"host": ..., "port": ...}, "email.templates": {...}, "auth.providers": [...],
+"auth.passwordResetLinkExpiry": 14400, "auth.minPasswordLength": 12, "organizationInvitations":
+{...}}. JSON paths in messages are written as e.g. `email.smtp.port` (the top-level key then the
+nested key). A nested {"email": {"smtp": ...}} is a validation error that names the right key.
+"""
 
 from __future__ import annotations
 
@@ -59,6 +67,53 @@ class EmailSettings:
         return self.smtp is not None
 
 
+DEFAULT_PASSWORD_RESET_LINK_EXPIRY = 14400
+DEFAULT_MIN_PASSWORD_LENGTH = 12
+DEFAULT_INVITATION_EXPIRY_HOURS = 48
+
+
+@dataclass(frozen=True)
+class AuthProvider:
+    """One `auth.providers` entry: its `type` and the provider's other keys as written."""
+
+    type: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+def _default_providers() -> tuple[AuthProvider, ...]:
+    return (AuthProvider("builtin", {"allowSignup": False}),)
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    """`auth.*`: sign-in methods and password rules."""
+
+    providers: tuple[AuthProvider, ...] = field(default_factory=_default_providers)
+    password_reset_link_expiry: int = DEFAULT_PASSWORD_RESET_LINK_EXPIRY  # seconds
+    min_password_length: int = DEFAULT_MIN_PASSWORD_LENGTH
+
+    @property
+    def builtin(self) -> AuthProvider | None:
+        return next((p for p in self.providers if p.type == "builtin"), None)
+
+    @property
+    def builtin_enabled(self) -> bool:
+        return self.builtin is not None
+
+    @property
+    def allow_signup(self) -> bool:
+        builtin = self.builtin
+        return builtin is not None and builtin.options.get("allowSignup") is True
+
+
+@dataclass(frozen=True)
+class OrgInvitationSettings:
+    """`organizationInvitations`: how invitation links are signed and how long they live."""
+
+    signing_key: str | None = None
+    expiry_hours: int = DEFAULT_INVITATION_EXPIRY_HOURS
+
+
 @dataclass(frozen=True)
 class SiteSettings:
     """The whole validated document, typed where sitemail reads it."""
@@ -67,6 +122,8 @@ class SiteSettings:
     external_url: str
     email: EmailSettings
     raw: dict[str, Any] = field(default_factory=dict)
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    organization_invitations: OrgInvitationSettings = field(default_factory=OrgInvitationSettings)
 
     @property
     def host(self) -> str:

@@ -6,7 +6,7 @@
     ├── MailTimeoutError      a step passed its timeout
     ├── TLSError              TLS handshake / certificate verification failed
     ├── AuthError             mechanism not offered, or the server refused the credentials
-    └── ReplyError            the server answered a command with an error reply (HELO/MAIL/RCPT/DATA)
+    └── ReplyError            an error reply to a command (HELO/MAIL/RCPT/DATA)
 
 Low-level exceptions (aiosmtplib, ssl, OSError) are converted at the transport boundary with
 `raise ... from exc`, so callers only ever see this tree.
@@ -91,3 +91,34 @@ class AuthError(MailError):
 
 class ReplyError(MailError):
     """The server answered a command with an error reply code."""
+
+
+class ReplyCode(enum.IntEnum):
+    """SMTP reply codes sitemail names (RFC 5321 section 4.2.3, RFC 4954, RFC 3207)."""
+
+    READY = 220
+    CLOSING = 221
+    AUTH_OK = 235
+    OK = 250
+    WILL_FORWARD = 251
+    AUTH_CONTINUE = 334
+    START_DATA = 354
+    SERVICE_UNAVAILABLE = 421  # the server closes the connection after it
+    MAILBOX_BUSY = 450
+    LOCAL_ERROR = 451
+    INSUFFICIENT_STORAGE = 452
+    TLS_NOT_AVAILABLE = 454
+    COMMAND_UNRECOGNIZED = 500
+    SYNTAX_ERROR = 501
+    NOT_IMPLEMENTED = 502
+    BAD_SEQUENCE = 503
+    PARAMETER_NOT_IMPLEMENTED = 504
+    AUTH_REQUIRED = 530
+    AUTH_TOO_WEAK = 534  # e.g. Gmail: an app password is needed
+    AUTH_FAILED = 535
+    ENCRYPTION_REQUIRED = 538
+    MAILBOX_UNAVAILABLE = 550
+    USER_NOT_LOCAL = 551
+    STORAGE_EXCEEDED = 552
+    MAILBOX_NAME_INVALID = 553
+    TRANSACTION_FAILED = 554

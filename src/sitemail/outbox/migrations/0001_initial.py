@@ -4,42 +4,62 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='OutboxMessage',
+            name="OutboxMessage",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(max_length=64)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('sent', 'Sent'), ('failed', 'Failed'), ('cancelled', 'Cancelled'), ('skipped', 'Skipped')], default='queued', max_length=16)),
-                ('recipient', models.CharField(max_length=320)),
-                ('mail_from', models.CharField(max_length=320)),
-                ('rcpt_tos', models.JSONField(default=list)),
-                ('message_id', models.CharField(max_length=255, unique=True)),
-                ('subject', models.CharField(default='', max_length=998)),
-                ('data', models.BinaryField()),
-                ('redacted_data', models.BinaryField(null=True)),
-                ('context', models.JSONField(default=dict)),
-                ('payload_version', models.PositiveSmallIntegerField(default=1)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('next_attempt_at', models.DateTimeField()),
-                ('lease_owner', models.CharField(blank=True, max_length=64, null=True)),
-                ('lease_until', models.DateTimeField(null=True)),
-                ('last_attempt_at', models.DateTimeField(null=True)),
-                ('last_step', models.CharField(blank=True, default='', max_length=16)),
-                ('last_code', models.IntegerField(null=True)),
-                ('last_error', models.TextField(blank=True, default='')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('sent_at', models.DateTimeField(null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("kind", models.CharField(max_length=64)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("sent", "Sent"),
+                            ("failed", "Failed"),
+                            ("cancelled", "Cancelled"),
+                            ("skipped", "Skipped"),
+                        ],
+                        default="queued",
+                        max_length=16,
+                    ),
+                ),
+                ("recipient", models.CharField(max_length=320)),
+                ("mail_from", models.CharField(max_length=320)),
+                ("rcpt_tos", models.JSONField(default=list)),
+                ("message_id", models.CharField(max_length=255, unique=True)),
+                ("subject", models.CharField(default="", max_length=998)),
+                ("data", models.BinaryField()),
+                ("redacted_data", models.BinaryField(null=True)),
+                ("context", models.JSONField(default=dict)),
+                ("payload_version", models.PositiveSmallIntegerField(default=1)),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("next_attempt_at", models.DateTimeField()),
+                ("lease_owner", models.CharField(blank=True, max_length=64, null=True)),
+                ("lease_until", models.DateTimeField(null=True)),
+                ("last_attempt_at", models.DateTimeField(null=True)),
+                ("last_step", models.CharField(blank=True, default="", max_length=16)),
+                ("last_code", models.IntegerField(null=True)),
+                ("last_error", models.TextField(blank=True, default="")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("sent_at", models.DateTimeField(null=True)),
             ],
             options={
-                'db_table': 'outbox_message',
-                'indexes': [models.Index(fields=['status', 'next_attempt_at'], name='outbox_due'), models.Index(fields=['recipient'], name='outbox_recipient'), models.Index(fields=['kind', 'id'], name='outbox_kind')],
+                "db_table": "outbox_message",
+                "indexes": [
+                    models.Index(fields=["status", "next_attempt_at"], name="outbox_due"),
+                    models.Index(fields=["recipient"], name="outbox_recipient"),
+                    models.Index(fields=["kind", "id"], name="outbox_kind"),
+                ],
             },
         ),
     ]

@@ -1,0 +1,71 @@
+"""Email kinds: which admin override replaces each one and which context keys are secret."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from types import MappingProxyType
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What sitemail knows about one kind beyond its three template files."""
+
+    name: str
+    # Context keys whose values must not outlive delivery (reset links, codes): they are
+    # replaced in the stored copy of the message once it is sent.
+    secrets: frozenset[str] = frozenset()
+    # The `email.templates` key whose admin override replaces the built-in templates.
+    override: str | None = None
+    # A sample context (JSON-safe): used by the tests that render every kind and by previews.
+    example: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+
+_REGISTRY: dict[str, Kind] = {}
+
+
+def register(kind: Kind) -> Kind:
+    """Add or replace a kind's entry (a kind without one is a plain kind with no secrets)."""
+    _REGISTRY[kind.name] = kind
+    return kind
+
+
+def unregister(name: str) -> None:
+    _REGISTRY.pop(name, None)
+
+
+def get(name: str) -> Kind:
+    return _REGISTRY.get(name) or Kind(name)
+
+
+def builtin_kinds() -> list[str]:
+    """Kinds that ship a template set (found by their `<kind>.subject.txt`)."""
+    root = resources.files("sitemail.mail") / "templates"
+    suffix = ".subject.txt"
+    return sorted(
+        p.name[: -len(suffix)]
+        for p in root.iterdir()
+        if p.name.endswith(suffix) and not p.name.startswith("_")
+    )
+
+
+register(Kind("test_email", example={"test_id": "a1b2c"}))
+register(Kind("django", example={"subject": "Hello", "body": "Line one\n\nLine <two>"}))
+# Sourcegraph's `email.templates` keys; their variables are Host, Username and URL.
+_RESET_EXAMPLE = {
+    "username": "alice",
+    "url": "https://sourcegraph.example.com/password-reset?code=x",
+}
+register(
+    Kind(
+        "reset_password",
+        secrets=frozenset({"url"}),
+        override="resetPassword",
+        example=_RESET_EXAMPLE,
+    )
+)
+register(
+    Kind("set_password", secrets=frozenset({"url"}), override="setPassword", example=_RESET_EXAMPLE)
+)

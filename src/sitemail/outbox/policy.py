@@ -1,0 +1,138 @@
+"""The retry policy: one place that decides whether a failed delivery is retried, and when."""
+
+from __future__ import annotations
+
+import enum
+import random
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sitemail.smtp.errors import (
+    AuthError,
+    ConfigurationError,
+    MailError,
+    ReplyCode,
+    Step,
+    TLSError,
+)
+
+
+class ReplyClass(enum.IntEnum):
+    """The first digit of an SMTP reply code (RFC 5321 4.2.1)."""
+
+    POSITIVE_COMPLETION = 2
+    POSITIVE_INTERMEDIATE = 3
+    TRANSIENT_NEGATIVE = 4  # try again later
+    PERMANENT_NEGATIVE = 5  # do not repeat the same request
+
+
+def reply_class(code: int) -> ReplyClass | None:
+    try:
+        return ReplyClass(code // 100)
+    except ValueError:
+        return None
+
+
+class Kind(enum.StrEnum):
+    """How a failure is treated."""
+
+    TRANSIENT = "transient"  # 4xx, timeouts, dropped connections, TLS resets: retry, bounded
+    CONFIG = "config"  # the admin must fix email.*: retry (nothing is lost) until too old
+    PERMANENT = "permanent"  # 5xx to this message: failed after one attempt
+
+
+# 5xx replies before MAIL FROM are about the connection or the account, not this message
+# (HELO name refused, AUTH rejected, TLS required): every message would get the same answer.
+_SESSION_STEPS = frozenset(
+    {Step.CONFIG, Step.CONNECT, Step.TLS, Step.EHLO, Step.STARTTLS, Step.AUTH}
+)
+_AUTH_CODES = frozenset(
+    {
+        ReplyCode.AUTH_REQUIRED,
+        ReplyCode.AUTH_TOO_WEAK,
+        ReplyCode.AUTH_FAILED,
+        ReplyCode.ENCRYPTION_REQUIRED,
+    }
+)
+
+
+def classify(error: MailError) -> Kind:
+    """Transient, configuration problem, or permanent for this message."""
+    if isinstance(error, ConfigurationError | AuthError):
+        return Kind.CONFIG
+    code = error.code
+    if code is not None and code in _AUTH_CODES:
+        return Kind.CONFIG
+    if code is not None and reply_class(code) is ReplyClass.PERMANENT_NEGATIVE:
+        return Kind.CONFIG if error.step in _SESSION_STEPS else Kind.PERMANENT
+    if isinstance(error, TLSError) and "certificate" in error.text:
+        return Kind.CONFIG  # an untrusted certificate: the admin sets the CA or noVerifyTLS
+    # 4xx replies, timeouts, dropped connections, TLS resets and anything unknown.
+    return Kind.TRANSIENT
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do with a message after a failed attempt."""
+
+    retry: bool
+    delay_seconds: float
+    reason: str
+    kind: Kind = Kind.TRANSIENT
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with jitter, bounded by attempts and age (procrastinate-style).
+
+    The n-th retry waits between half and all of min(max_delay, base_delay * factor**(n-1)).
+    Configuration problems are retried until max_age whatever the attempt count: the admin
+    fixing `email.*` should deliver everything that queued up meanwhile.
+    """
+
+    base_delay: float = 30.0
+    factor: float = 2.0
+    max_delay: float = 3600.0
+    max_attempts: int = 10
+    max_age: timedelta = timedelta(days=3)
+    rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
+
+    def backoff(self, attempts: int) -> float:
+        """Seconds to wait after the `attempts`-th failed attempt (1-based)."""
+        exponent = max(0, attempts - 1)
+        # Cap the exponent too: factor**1000 would overflow a float.
+        ceiling = min(self.max_delay, self.base_delay * self.factor ** min(exponent, 64))
+        # "Equal jitter": spreads a burst of failures without ever retrying at once.
+        return ceiling / 2 + self.rng.uniform(0, ceiling / 2)
+
+    def decide(self, error: MailError, attempts: int, age: timedelta) -> Decision:
+        """`attempts` counts this one; `age` is the time since the message was enqueued."""
+        kind = classify(error)
+        if kind is Kind.PERMANENT:
+            return Decision(False, 0.0, f"permanent failure: {error.reason}", kind)
+        delay = self.backoff(attempts)
+        if age + timedelta(seconds=delay) > self.max_age:
+            return Decision(
+                False,
+                0.0,
+                f"gave up after {attempts} attempts over {_human(age)}: {error.reason}",
+                kind,
+            )
+        if kind is Kind.TRANSIENT and attempts >= self.max_attempts:
+            return Decision(False, 0.0, f"gave up after {attempts} attempts: {error.reason}", kind)
+        what = "configuration problem" if kind is Kind.CONFIG else "temporary failure"
+        return Decision(True, delay, f"{what}, retrying in {_human(delay)}: {error.reason}", kind)
+
+
+def _human(value: timedelta | float) -> str:
+    seconds = value.total_seconds() if isinstance(value, timedelta) else value
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 86400:.1f}d"
+
+
+DEFAULT_POLICY = RetryPolicy()

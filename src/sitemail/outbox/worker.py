@@ -1,0 +1,555 @@
+"""The delivery worker: claim due rows with a lease, send over reused connections, record in bulk.
+
+Hot path, per batch: one UPDATE ... RETURNING claims up to `batch_size` due rows (the message
+bytes come back with it: nothing is rendered or instantiated as a model here), `concurrency`
+lanes send them, each lane over its own reused SMTP connection, and one transaction records all
+outcomes. In `run`, recording batch N-1 and claiming batch N+1 overlap with sending batch N.
+
+All database work runs on one dedicated thread (its own Django connection), so the worker never
+competes with request handlers for the thread-sensitive executor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import os
+import secrets
+import socket
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, TypeVar
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from sitemail.outbox.models import OutboxMessage, Status
+from sitemail.outbox.policy import DEFAULT_POLICY, RetryPolicy
+from sitemail.siteconfig.typed import SiteSettings, SMTPConfig
+from sitemail.smtp.errors import MailError, Step
+from sitemail.smtp.transport import Transport
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+TransportFactory = Callable[[SMTPConfig], Transport]
+Clock = Callable[[], datetime]
+
+TABLE = OutboxMessage._meta.db_table
+# SQLite's default limit on bound variables is 32766 since 3.32; stay far below any limit.
+_IN_CHUNK = 500
+_SUMMARY_EVERY = 60.0  # seconds between INFO summaries while delivering
+
+
+@dataclass(slots=True)
+class ClaimedRow:
+    """What the worker needs of a row: the envelope and the bytes, no model instance."""
+
+    id: int
+    mail_from: str
+    rcpt_tos: list[str]
+    data: bytes
+    attempts: int
+    message_id: str
+    created_at: datetime
+
+
+Result = Literal["sent", "retry", "failed"]
+
+
+@dataclass(slots=True)
+class Outcome:
+    """One attempt's result, recorded in bulk with the rest of its batch."""
+
+    row_id: int
+    result: Result
+    at: datetime
+    step: str = ""
+    code: int | None = None
+    error: str = ""
+    next_attempt_at: datetime | None = None
+
+
+def default_owner() -> str:
+    """host:pid:random, unique per Worker and readable in the email log."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+def _default_transport(cfg: SMTPConfig) -> Transport:
+    from sitemail.smtp.transport import SMTPTransport
+
+    return SMTPTransport(cfg)
+
+
+def _get_settings() -> SiteSettings:
+    from sitemail.siteconfig import service as siteconfig
+
+    return siteconfig.get_settings()
+
+
+def _aware(value: Any) -> datetime:
+    """A timestamp column from raw SQL: a datetime (PostgreSQL) or ISO text (SQLite)."""
+    dt = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
+
+
+def _close_connection() -> None:
+    # A function, not `connection.close`: the proxy must resolve in the database thread.
+    connection.close()
+
+
+async def _sleep(stop: asyncio.Event, seconds: float) -> None:
+    """Sleep, but wake as soon as `stop` is set."""
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except TimeoutError:
+        pass
+
+
+class Worker:
+    """Delivers queued outbox rows until stopped; many may run against one database."""
+
+    def __init__(
+        self,
+        owner: str | None = None,
+        batch_size: int = 100,
+        concurrency: int = 8,
+        lease_seconds: float = 60,
+        poll_interval: float = 1.0,
+        transport_factory: TransportFactory | None = None,
+        *,
+        policy: RetryPolicy = DEFAULT_POLICY,
+        clock: Clock = timezone.now,
+        settings_provider: Callable[[], SiteSettings] = _get_settings,
+    ) -> None:
+        if batch_size < 1 or concurrency < 1 or lease_seconds <= 0:
+            raise ValueError("batch_size and concurrency must be >= 1, lease_seconds > 0")
+        self.owner = (owner or default_owner())[:64]
+        self.batch_size = batch_size
+        self.concurrency = concurrency
+        self.lease_seconds = lease_seconds
+        self.poll_interval = poll_interval
+        self.policy = policy
+        self.clock = clock
+        self.stats: Counter[str] = Counter()
+        self._transport_factory = transport_factory or _default_transport
+        self._settings_provider = settings_provider
+        self._pool: list[Transport | None] = [None] * concurrency
+        self._pool_cfg: SMTPConfig | None = None
+        self._held: set[int] = set()  # claimed by us, outcome not yet recorded
+        self._executor: ThreadPoolExecutor | None = None
+        self._warned_disabled = False
+        self._last_summary = time.monotonic()
+        self._summary_base: Counter[str] = Counter()
+        self._vendor = connection.vendor
+
+    # ------------------------------------------------------------------ public API
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Deliver until `stop` is set; then finish in-flight sends, record them, release the
+        rest of the claimed rows and return. Errors are logged and retried, never raised."""
+        log.info("outbox worker %s started (concurrency %d)", self.owner, self.concurrency)
+        heartbeat = asyncio.create_task(self._heartbeat())
+        batch: list[ClaimedRow] = []
+        pending: list[Outcome] = []
+        failures = 0
+        try:
+            while not stop.is_set():
+                try:
+                    if not await self._refresh():
+                        if batch:
+                            await self._release(batch)
+                            batch = []
+                        await _sleep(stop, self.poll_interval)
+                        continue
+                    if not batch:
+                        if pending:
+                            await self._record(pending)
+                            pending = []
+                        batch = await self._claim()
+                        if not batch:
+                            await _sleep(stop, self.poll_interval)
+                            continue
+                    sending = asyncio.create_task(self._send_batch(batch, stop))
+                    prefetched: list[ClaimedRow] = []
+                    try:
+                        # Overlap the database round trips with the sends in flight.
+                        if pending:
+                            await self._record(pending)
+                            pending = []
+                        if len(batch) >= self.batch_size and not stop.is_set():
+                            prefetched = await self._claim()
+                    finally:
+                        outcomes, unsent = await sending
+                        pending.extend(outcomes)
+                        batch = unsent + prefetched
+                    self._maybe_summarize()
+                    failures = 0
+                except Exception:
+                    failures += 1
+                    log.exception("outbox worker %s: cycle failed; retrying", self.owner)
+                    await self._reset_db_connection()
+                    await _sleep(stop, min(30.0, self.poll_interval * 2**failures))
+        finally:
+            heartbeat.cancel()
+            try:
+                if pending:
+                    await self._record(pending)
+                if batch:
+                    await self._release(batch)
+            except Exception:
+                # The leases run out and another worker sends them: at least once.
+                log.exception("outbox worker %s: could not record on shutdown", self.owner)
+            await self.aclose()
+            log.info("outbox worker %s stopped (%s)", self.owner, self._stats_text(self.stats))
+
+    async def run_once(self) -> int:
+        """Claim one batch, send it, record the outcomes; returns how many were processed."""
+        if not await self._refresh():
+            return 0
+        rows = await self._claim()
+        if not rows:
+            return 0
+        heartbeat = asyncio.create_task(self._heartbeat())
+        try:
+            outcomes, _ = await self._send_batch(rows, None)
+        finally:
+            heartbeat.cancel()
+        await self._record(outcomes)
+        return len(outcomes)
+
+    async def aclose(self) -> None:
+        """Close the SMTP connections and the database thread (and its connection)."""
+        await self._close_pool()
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            await asyncio.get_running_loop().run_in_executor(executor, _close_connection)
+            executor.shutdown(wait=False)
+
+    async def __aenter__(self) -> Worker:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # ------------------------------------------------------------------ settings and pool
+
+    async def _refresh(self) -> bool:
+        """Load the settings; False (and a warning, once) while email is disabled."""
+        settings = await self._db(self._settings_provider)
+        cfg = settings.email.smtp
+        if cfg is None:
+            if not self._warned_disabled and await self._db(self._has_queued):
+                log.warning(
+                    "outbox: email is disabled (email.smtp is not set in the site "
+                    "configuration); queued messages wait until it is set"
+                )
+                self._warned_disabled = True
+            return False
+        self._warned_disabled = False
+        if cfg != self._pool_cfg:
+            if self._pool_cfg is not None:
+                log.info("outbox: email.smtp changed; reconnecting")
+            await self._close_pool()
+            self._pool_cfg = cfg
+        return True
+
+    def _transport(self, slot: int) -> Transport:
+        transport = self._pool[slot]
+        if transport is None:
+            assert self._pool_cfg is not None
+            transport = self._pool[slot] = self._transport_factory(self._pool_cfg)
+        return transport
+
+    async def _close_pool(self) -> None:
+        pool, self._pool = self._pool, [None] * self.concurrency
+        await asyncio.gather(*(t.close() for t in pool if t is not None), return_exceptions=True)
+
+    # ------------------------------------------------------------------ sending
+
+    async def _send_batch(
+        self, rows: Sequence[ClaimedRow], stop: asyncio.Event | None
+    ) -> tuple[list[Outcome], list[ClaimedRow]]:
+        """Send over min(concurrency, len(rows)) lanes; rows not started by `stop` come back."""
+        queue = deque(rows)
+        outcomes: list[Outcome] = []
+
+        async def lane(slot: int) -> None:
+            while queue and not (stop is not None and stop.is_set()):
+                outcomes.append(await self._send_one(slot, queue.popleft()))
+
+        await asyncio.gather(*(lane(i) for i in range(min(self.concurrency, len(rows)))))
+        return outcomes, list(queue)
+
+    async def _send_one(self, slot: int, row: ClaimedRow) -> Outcome:
+        try:
+            refused = await self._transport(slot).send(row.mail_from, row.rcpt_tos, row.data)
+        except MailError as err:
+            return self._failed(row, err)
+        except Exception as exc:  # a bug must not lose the outcome or stop the worker
+            log.exception("outbox: unexpected error sending %s", row.message_id)
+            transport, self._pool[slot] = self._pool[slot], None
+            if transport is not None:
+                try:
+                    await transport.close()
+                except Exception:
+                    log.debug("outbox: closing a broken transport failed", exc_info=True)
+            return self._failed(row, MailError(Step.DATA, f"unexpected error: {exc!r}"))
+        self.stats["sent"] += 1
+        now = self.clock()
+        if not refused:
+            return Outcome(row.id, "sent", now)
+        # Partial success: delivered to the others; the refusals stay visible in the log.
+        first = next(iter(refused.values()))
+        listing = "; ".join(e.reason for e in refused.values())
+        log.warning("outbox: %s delivered, but refused: %s", row.message_id, listing)
+        return Outcome(
+            row.id,
+            "sent",
+            now,
+            step=first.step.value,
+            code=first.code,
+            error=f"some recipients were refused: {listing}",
+        )
+
+    def _failed(self, row: ClaimedRow, err: MailError) -> Outcome:
+        now = self.clock()
+        attempts = row.attempts + 1
+        decision = self.policy.decide(err, attempts, now - row.created_at)
+        outcome = Outcome(
+            row.id,
+            "retry" if decision.retry else "failed",
+            now,
+            step=err.step.value,
+            code=err.code,
+            error=decision.reason,
+        )
+        if decision.retry:
+            outcome.next_attempt_at = now + timedelta(seconds=decision.delay_seconds)
+            self.stats["retried"] += 1
+            log.info("outbox: %s attempt %d: %s", row.message_id, attempts, decision.reason)
+        else:
+            self.stats["failed"] += 1
+            log.warning("outbox: %s failed: %s", row.message_id, decision.reason)
+        return outcome
+
+    def _maybe_summarize(self) -> None:
+        now = time.monotonic()
+        if now - self._last_summary >= _SUMMARY_EVERY:
+            delta = self.stats - self._summary_base
+            if delta:
+                log.info("outbox worker %s: %s", self.owner, self._stats_text(delta))
+            self._summary_base = Counter(self.stats)
+            self._last_summary = now
+
+    @staticmethod
+    def _stats_text(stats: Counter[str]) -> str:
+        return ", ".join(f"{k} {stats[k]}" for k in ("sent", "retried", "failed"))
+
+    # ------------------------------------------------------------------ database (async side)
+
+    async def _db(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="outbox-db")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(fn, *args))
+
+    async def _claim(self) -> list[ClaimedRow]:
+        rows = await self._db(self._claim_sync, self.batch_size)
+        self._held.update(r.id for r in rows)
+        return rows
+
+    async def _record(self, outcomes: list[Outcome]) -> None:
+        await self._db(self._record_sync, outcomes)
+        self._held.difference_update(o.row_id for o in outcomes)
+
+    async def _release(self, rows: Iterable[ClaimedRow]) -> None:
+        ids = [r.id for r in rows]
+        await self._db(self._release_sync, ids)
+        self._held.difference_update(ids)
+
+    async def _heartbeat(self) -> None:
+        """Extend our leases while sends take long (slow server, many timeouts), so another
+        worker does not take rows this one is still sending."""
+        while True:
+            await asyncio.sleep(self.lease_seconds / 3)
+            if self._held:
+                try:
+                    await self._db(self._renew_sync, list(self._held))
+                except Exception:
+                    log.warning("outbox: could not extend leases", exc_info=True)
+
+    async def _reset_db_connection(self) -> None:
+        try:
+            await self._db(_close_connection)
+        except Exception:
+            log.debug("outbox: closing the database connection failed", exc_info=True)
+
+    # ------------------------------------------------------------------ database (thread side)
+
+    def _dt(self, value: datetime) -> Any:
+        return connection.ops.adapt_datetimefield_value(value)
+
+    def _has_queued(self) -> bool:
+        with connection.cursor() as cur:
+            cur.execute(f"SELECT 1 FROM {TABLE} WHERE status = %s LIMIT 1", [Status.QUEUED.value])  # noqa: S608
+            return cur.fetchone() is not None
+
+    def _claim_sync(self, limit: int) -> list[ClaimedRow]:
+        now = self.clock()
+        # PostgreSQL: SKIP LOCKED lets concurrent workers claim disjoint rows without waiting.
+        # SQLite: the statement holds the database's single write lock, so claims serialize.
+        lock = " FOR UPDATE SKIP LOCKED" if self._vendor == "postgresql" else ""
+        sql = (
+            f"UPDATE {TABLE} SET lease_owner = %s, lease_until = %s "  # noqa: S608
+            f"WHERE id IN (SELECT id FROM {TABLE} WHERE status = %s AND next_attempt_at <= %s "
+            "AND (lease_until IS NULL OR lease_until < %s) "
+            f"ORDER BY next_attempt_at LIMIT %s{lock}) "
+            "RETURNING id, mail_from, rcpt_tos, data, attempts, message_id, created_at"
+        )
+        params = [
+            self.owner,
+            self._dt(now + timedelta(seconds=self.lease_seconds)),
+            Status.QUEUED.value,
+            self._dt(now),
+            self._dt(now),
+            limit,
+        ]
+        with connection.cursor() as cur:
+            cur.execute(sql, params)
+            fetched = cur.fetchall()
+        return [
+            ClaimedRow(
+                id=r[0],
+                mail_from=r[1],
+                rcpt_tos=json.loads(r[2]) if isinstance(r[2], str | bytes) else list(r[2]),
+                data=bytes(r[3]),
+                attempts=r[4],
+                message_id=r[5],
+                created_at=_aware(r[6]),
+            )
+            for r in fetched
+        ]
+
+    def _record_sync(self, outcomes: Sequence[Outcome]) -> None:
+        queued = Status.QUEUED.value
+        clean = [o for o in outcomes if o.result == "sent" and not o.error]
+        partial = [o for o in outcomes if o.result == "sent" and o.error]
+        retry = [o for o in outcomes if o.result == "retry"]
+        failed = [o for o in outcomes if o.result == "failed"]
+        # `lease_owner = us AND status = queued`: if our lease ran out and another worker took
+        # the row, or an admin cancelled it meanwhile, their update stands.
+        guard = "lease_owner = %s AND status = %s"
+        sent_set = (
+            "status = %s, attempts = attempts + 1, last_attempt_at = %s, sent_at = %s, "
+            # Secrets (reset links) leave the table with delivery.
+            "data = COALESCE(redacted_data, data), redacted_data = NULL, "
+            "lease_owner = NULL, lease_until = NULL, last_step = %s, last_code = %s, "
+            "last_error = %s"
+        )
+        with transaction.atomic(), connection.cursor() as cur:
+            # The common case, one statement per chunk: every clean send of the batch shares
+            # its values but the id (timestamps differ by the batch's duration at most).
+            for i in range(0, len(clean), _IN_CHUNK):
+                chunk = clean[i : i + _IN_CHUNK]
+                at = self._dt(max(o.at for o in chunk))
+                marks = ", ".join(["%s"] * len(chunk))
+                cur.execute(
+                    f"UPDATE {TABLE} SET {sent_set} WHERE id IN ({marks}) AND {guard}",  # noqa: S608
+                    [
+                        Status.SENT.value,
+                        at,
+                        at,
+                        "",
+                        None,
+                        "",
+                        *(o.row_id for o in chunk),
+                        self.owner,
+                        queued,
+                    ],
+                )
+            if partial:
+                cur.executemany(
+                    f"UPDATE {TABLE} SET {sent_set} WHERE id = %s AND {guard}",  # noqa: S608
+                    [
+                        [
+                            Status.SENT.value,
+                            self._dt(o.at),
+                            self._dt(o.at),
+                            o.step,
+                            o.code,
+                            o.error,
+                            o.row_id,
+                            self.owner,
+                            queued,
+                        ]
+                        for o in partial
+                    ],
+                )
+            if retry:
+                cur.executemany(
+                    f"UPDATE {TABLE} SET attempts = attempts + 1, last_attempt_at = %s, "  # noqa: S608
+                    "next_attempt_at = %s, lease_owner = NULL, lease_until = NULL, "
+                    f"last_step = %s, last_code = %s, last_error = %s WHERE id = %s AND {guard}",
+                    [
+                        [
+                            self._dt(o.at),
+                            self._dt(o.next_attempt_at or o.at),
+                            o.step,
+                            o.code,
+                            o.error,
+                            o.row_id,
+                            self.owner,
+                            queued,
+                        ]
+                        for o in retry
+                    ],
+                )
+            if failed:
+                cur.executemany(
+                    f"UPDATE {TABLE} SET status = %s, attempts = attempts + 1, "  # noqa: S608
+                    "last_attempt_at = %s, lease_owner = NULL, lease_until = NULL, "
+                    f"last_step = %s, last_code = %s, last_error = %s WHERE id = %s AND {guard}",
+                    [
+                        [
+                            Status.FAILED.value,
+                            self._dt(o.at),
+                            o.step,
+                            o.code,
+                            o.error,
+                            o.row_id,
+                            self.owner,
+                            queued,
+                        ]
+                        for o in failed
+                    ],
+                )
+
+    def _release_sync(self, ids: Sequence[int]) -> None:
+        with connection.cursor() as cur:
+            for i in range(0, len(ids), _IN_CHUNK):
+                chunk = ids[i : i + _IN_CHUNK]
+                marks = ", ".join(["%s"] * len(chunk))
+                cur.execute(
+                    f"UPDATE {TABLE} SET lease_owner = NULL, lease_until = NULL "  # noqa: S608
+                    f"WHERE id IN ({marks}) AND lease_owner = %s",
+                    [*chunk, self.owner],
+                )
+
+    def _renew_sync(self, ids: Sequence[int]) -> None:
+        until = self._dt(self.clock() + timedelta(seconds=self.lease_seconds))
+        with connection.cursor() as cur:
+            for i in range(0, len(ids), _IN_CHUNK):
+                chunk = ids[i : i + _IN_CHUNK]
+                marks = ", ".join(["%s"] * len(chunk))
+                cur.execute(
+                    f"UPDATE {TABLE} SET lease_until = %s "  # noqa: S608
+                    f"WHERE id IN ({marks}) AND lease_owner = %s",
+                    [until, *chunk, self.owner],
+                )

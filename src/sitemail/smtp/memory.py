@@ -1,0 +1,55 @@
+"""An in-memory Transport for tests and tools: records what would have been sent."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sitemail.smtp.errors import MailError
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    """One accepted send: the envelope and the prepared bytes."""
+
+    mail_from: str
+    rcpt_tos: tuple[str, ...]
+    data: bytes
+
+
+class InMemoryTransport:
+    """Records sends in `.sent`; `fail_next(error, times)` makes the next sends raise `error`;
+    `refuse(address, error)` makes a recipient refused (partial success) while others pass."""
+
+    def __init__(self) -> None:
+        self.sent: list[SentMessage] = []
+        self.attempts = 0
+        self.closed = 0
+        self._failures: list[MailError] = []
+        self._refused: dict[str, MailError] = {}
+
+    def fail_next(self, error: MailError, times: int = 1) -> None:
+        self._failures.extend([error] * times)
+
+    def refuse(self, address: str, error: MailError) -> None:
+        error.recipient = address
+        self._refused[address] = error
+
+    def clear(self) -> None:
+        self.sent.clear()
+
+    async def send(
+        self, mail_from: str, rcpt_tos: Sequence[str], data: bytes
+    ) -> dict[str, MailError]:
+        self.attempts += 1
+        if self._failures:
+            raise self._failures.pop(0)
+        refused = {r: self._refused[r] for r in rcpt_tos if r in self._refused}
+        accepted = tuple(r for r in rcpt_tos if r not in refused)
+        if not accepted:
+            raise next(iter(refused.values()))
+        self.sent.append(SentMessage(mail_from, accepted, bytes(data)))
+        return refused
+
+    async def close(self) -> None:
+        self.closed += 1

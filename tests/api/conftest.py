@@ -1,0 +1,65 @@
+"""GraphQL test helpers: users, tokens and a client that posts to /.api/graphql."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.test import AsyncClient
+
+from sitemail.accounts import tokens
+from sitemail.accounts.users import create_user
+
+GraphQL = Callable[..., Any]
+
+
+def _make_user(username: str, *, site_admin: bool) -> str:
+    user = create_user(username, f"{username}@example.com", password="correct horse battery", site_admin=site_admin)
+    return tokens.create(user, note="test")[1]
+
+
+@pytest.fixture
+def admin_token(db: None) -> str:
+    return _make_user("admin", site_admin=True)
+
+
+@pytest.fixture
+def user_token(db: None) -> str:
+    return _make_user("alice", site_admin=False)
+
+
+@pytest.fixture
+def gql() -> GraphQL:
+    """gql(query, variables=None, token=None) -> decoded JSON body (asserts HTTP 200)."""
+
+    async def call(query: str, variables: dict[str, Any] | None = None, token: str | None = None, **headers: str) -> Any:
+        client = AsyncClient(enforce_csrf_checks=True)
+        if token:
+            headers["Authorization"] = f"token {token}"
+        response = await client.post(
+            "/.api/graphql",
+            data=json.dumps({"query": query, "variables": variables or {}}),
+            content_type="application/json",
+            headers=headers,
+        )
+        assert response.status_code == 200, response.content
+        return json.loads(response.content)
+
+    return call
+
+
+async def set_site_config(gql: GraphQL, token: str, document: dict[str, Any] | str) -> Any:
+    """Read the current id and replace the document through the API."""
+    current = await gql("{ site { configuration { id } } }", token=token)
+    text = document if isinstance(document, str) else json.dumps(document, indent=2)
+    return await gql(
+        "mutation($id: Int!, $input: String!) { updateSiteConfiguration(lastID: $id, input: $input) }",
+        {"id": current["data"]["site"]["configuration"]["id"], "input": text},
+        token=token,
+    )
+
+
+aget = sync_to_async

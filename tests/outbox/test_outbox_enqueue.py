@@ -1,0 +1,160 @@
+"""enqueue: rendered now, inserted in the caller's transaction, skipped when email is disabled."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from datetime import datetime
+
+import pytest
+from django.db import transaction
+
+from sitemail.mail.build import MailBuildError
+from sitemail.outbox import enqueue, enqueue_many
+from sitemail.outbox.models import OutboxMessage, Status
+from sitemail.outbox.service import DISABLED, LINK_REMOVED, VALUE_REMOVED
+from tests.outbox.conftest import static_settings
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class Boom(Exception):
+    pass
+
+
+def test_row_commits_with_the_callers_transaction() -> None:
+    with transaction.atomic():
+        row = enqueue(
+            "test_email", "a@example.com", {"test_id": "abcde"}, settings=static_settings()
+        )
+        assert OutboxMessage.objects.filter(pk=row.pk).exists()
+    row = OutboxMessage.objects.get(pk=row.pk)
+    assert row.status == Status.QUEUED
+    assert row.kind == "test_email"
+    assert row.recipient == "a@example.com"
+    assert row.rcpt_tos == ["a@example.com"]
+    assert row.mail_from == "noreply@example.com"
+    assert row.subject == "TEST: email sent from Sourcegraph (test ID: abcde)"
+    assert row.context == {"test_id": "abcde"}
+    assert row.redacted_data is None
+    data = bytes(row.data)
+    msg = email.message_from_bytes(data, policy=email.policy.default)
+    assert msg["Message-ID"] == row.message_id
+    assert msg["Subject"] == row.subject
+
+
+def test_row_rolls_back_with_the_callers_transaction() -> None:
+    with pytest.raises(Boom), transaction.atomic():
+        enqueue("test_email", "a@example.com", {"test_id": "abcde"}, settings=static_settings())
+        raise Boom
+    assert not OutboxMessage.objects.exists()
+
+
+def test_savepoint_rollback_discards_only_the_inner_row() -> None:
+    with transaction.atomic():
+        enqueue("test_email", "outer@example.com", {"test_id": "1"}, settings=static_settings())
+        with pytest.raises(Boom), transaction.atomic():
+            enqueue("test_email", "inner@example.com", {"test_id": "2"}, settings=static_settings())
+            raise Boom
+    assert list(OutboxMessage.objects.values_list("recipient", flat=True)) == ["outer@example.com"]
+
+
+def test_skipped_when_email_is_disabled() -> None:
+    row = enqueue("test_email", "a@example.com", {"test_id": "x"}, settings=static_settings(None))
+    row.refresh_from_db()
+    assert row.status == Status.SKIPPED
+    assert row.last_error == DISABLED
+    assert row.last_error == ("email is disabled: email.smtp is not set in the site configuration")
+
+
+def test_skipped_even_without_a_from_address() -> None:
+    settings = static_settings(None)
+    settings = type(settings)(
+        version=1,
+        external_url=settings.external_url,
+        email=type(settings.email)(address=None, sender_name="S", smtp=None),
+    )
+    row = enqueue("test_email", "a@example.com", {"test_id": "x"}, settings=settings)
+    assert row.status == Status.SKIPPED
+    assert row.subject.startswith("TEST:")
+
+
+def test_missing_from_address_raises_when_enabled() -> None:
+    settings = static_settings()
+    settings = type(settings)(
+        version=1,
+        external_url=settings.external_url,
+        email=type(settings.email)(address=None, sender_name="S", smtp=settings.email.smtp),
+    )
+    with pytest.raises(MailBuildError, match=r"^email\.address is not set"):
+        enqueue("test_email", "a@example.com", {"test_id": "x"}, settings=settings)
+    assert not OutboxMessage.objects.exists()
+
+
+def test_invalid_recipient_raises() -> None:
+    with pytest.raises(MailBuildError) as exc:
+        enqueue("test_email", "not an address", {"test_id": "x"}, settings=static_settings())
+    assert exc.value.field == "to"
+
+
+def test_context_must_be_json_safe() -> None:
+    with pytest.raises(TypeError, match="JSON-safe"):
+        enqueue(
+            "test_email", "a@example.com", {"test_id": datetime.now()}, settings=static_settings()
+        )
+
+
+def test_secrets_are_kept_apart() -> None:
+    url = "https://sourcegraph.example.com/password-reset?code=s3cr3t"
+    row = enqueue(
+        "django",
+        "a@example.com",
+        {"subject": "Reset", "body": url},
+        settings=static_settings(),
+        secrets=("body",),
+    )
+    row.refresh_from_db()
+    assert b"s3cr3t" in bytes(row.data)
+    assert row.redacted_data is not None
+    redacted = bytes(row.redacted_data)
+    assert b"s3cr3t" not in redacted
+    assert LINK_REMOVED.encode() in redacted
+    assert row.context == {"subject": "Reset", "body": LINK_REMOVED}
+    # The same message: Message-ID and Date identical.
+    a = email.message_from_bytes(bytes(row.data), policy=email.policy.default)
+    b = email.message_from_bytes(redacted, policy=email.policy.default)
+    assert a["Message-ID"] == b["Message-ID"] == row.message_id
+    assert a["Date"] == b["Date"]
+
+
+def test_skipped_rows_never_store_secrets() -> None:
+    row = enqueue(
+        "django",
+        "a@example.com",
+        {"subject": "Code", "body": "123456"},
+        settings=static_settings(None),
+        secrets=("body",),
+    )
+    row.refresh_from_db()
+    assert b"123456" not in bytes(row.data)
+    assert VALUE_REMOVED.encode() in bytes(row.data)
+
+
+def test_enqueue_many() -> None:
+    rows = enqueue_many(
+        "test_email",
+        [(f"user{i}@example.com", {"test_id": f"{i:05d}"}) for i in range(50)],
+        settings=static_settings(),
+    )
+    assert len(rows) == 50
+    assert OutboxMessage.objects.filter(status=Status.QUEUED).count() == 50
+    assert len({r.message_id for r in OutboxMessage.objects.all()}) == 50
+
+
+def test_enqueue_many_rolls_back_too() -> None:
+    with pytest.raises(Boom), transaction.atomic():
+        enqueue_many(
+            "test_email", [("a@example.com", {"test_id": "1"})], settings=static_settings()
+        )
+        raise Boom
+    assert not OutboxMessage.objects.exists()

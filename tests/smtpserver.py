@@ -1,0 +1,682 @@
+"""Real in-process SMTP servers for tests: aiosmtpd with TLS, AUTH, recording and failure injection.
+
+Usage (fixtures are registered in tests/conftest.py):
+
+    def test_x(smtp_server, trust_test_ca):
+        server = smtp_server(tls="starttls", auth=("PLAIN",), users={"user": "pass"})
+        cfg = server.config()                 # an SMTPConfig pointing at it (PLAIN, user/pass)
+        ...
+        [msg] = server.wait_for(1)
+        assert msg.tls and msg.auth_login == "user" and msg.helo == "localhost"
+
+Failure injection (thread-safe, consumed in order):
+    server.fail_next(451, "try later", at="rcpt", times=1)   # at: helo|auth|mail|rcpt|data
+    server.drop_next(at="mail")                              # at: helo|mail|rcpt|data_end
+    server.delay(2.0, at="mail")                             # at: connect|helo|auth|mail|rcpt|data
+    server.disconnect_all()                                  # like an idle timeout on the server
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email
+import email.policy
+import hashlib
+import hmac
+import os
+import secrets
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+import trustme
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from sitemail.siteconfig.typed import SMTPConfig
+
+ServerTLS = Literal["none", "starttls", "implicit"]
+CertKind = Literal["trusted", "untrusted", "wrong-host"]
+ALL_MECHANISMS: tuple[str, ...] = ("PLAIN", "LOGIN", "CRAM-MD5")
+HOST = "127.0.0.1"
+
+
+@dataclass
+class Received:
+    """One message the server accepted (250 after DATA)."""
+
+    mail_from: str
+    rcpt_tos: list[str]
+    data: bytes
+    helo: str | None
+    auth_mechanism: str | None
+    auth_login: str | None
+    tls: bool
+    peer: Any = None
+
+    @cached_property
+    def message(self) -> EmailMessage:
+        return email.message_from_bytes(self.data, policy=email.policy.default)
+
+
+@dataclass
+class _Auth:
+    mechanism: str
+    login: str
+
+
+# --------------------------------------------------------------------------- certificates
+
+
+class TestCA:
+    """Session-wide certificate authorities: `ca` is trusted by tests, `rogue` never is."""
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, directory: Path) -> None:
+        self.ca = trustme.CA()
+        self.rogue = trustme.CA()
+        self.ca_path = directory / "sitemail-test-ca.pem"
+        self.ca.cert_pem.write_to_path(str(self.ca_path))
+        self._contexts: dict[CertKind, ssl.SSLContext] = {}
+
+    def server_context(self, kind: CertKind = "trusted") -> ssl.SSLContext:
+        """A server-side SSLContext with a certificate for 127.0.0.1/localhost (or not)."""
+        if kind not in self._contexts:
+            ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            if kind == "trusted":
+                cert = self.ca.issue_cert(HOST, "localhost")
+            elif kind == "untrusted":
+                cert = self.rogue.issue_cert(HOST, "localhost")
+            else:  # signed by the trusted CA, but for another name
+                cert = self.ca.issue_cert("other.example")
+            cert.configure_cert(ctx)
+            self._contexts[kind] = ctx
+        return self._contexts[kind]
+
+    def client_context(self) -> ssl.SSLContext:
+        """A client context trusting only the test CA (for tests not going through env)."""
+        ctx = ssl.create_default_context()
+        self.ca.configure_trust(ctx)
+        return ctx
+
+
+@contextlib.contextmanager
+def trusting(ca_path: str | os.PathLike[str]) -> Iterator[None]:
+    """Set SSL_CERT_FILE so ssl.create_default_context() (here and in children) trusts the CA."""
+    old = os.environ.get("SSL_CERT_FILE")
+    os.environ["SSL_CERT_FILE"] = str(ca_path)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("SSL_CERT_FILE", None)
+        else:
+            os.environ["SSL_CERT_FILE"] = old
+
+
+# --------------------------------------------------------------------------- server
+
+
+class _Injections:
+    """Queued failures, drops and delays, shared between the test thread and the server loop."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.fails: dict[str, list[tuple[int, str]]] = {}
+        self.drops: dict[str, int] = {}
+        self.delays: dict[str, float] = {}
+
+    def take_fail(self, at: str) -> tuple[int, str] | None:
+        with self.lock:
+            queue = self.fails.get(at)
+            return queue.pop(0) if queue else None
+
+    def take_drop(self, at: str) -> bool:
+        with self.lock:
+            if self.drops.get(at, 0) > 0:
+                self.drops[at] -= 1
+                return True
+            return False
+
+    def delay_for(self, at: str) -> float:
+        with self.lock:
+            return self.delays.get(at, 0.0)
+
+
+class _RecordingSMTP(SMTP):
+    """aiosmtpd's SMTP with a connection counter and an optional greeting delay."""
+
+    owner: TestSMTPServer
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self._original_transport is None:  # not the re-made TLS transport after STARTTLS
+            self.owner._connection_made(self)
+            self._greeted = False
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        self.owner._connection_lost(self)
+        super().connection_lost(error)
+
+    async def push(self, status: Any) -> None:
+        if not getattr(self, "_greeted", True):
+            self._greeted = True
+            delay = self.owner.injections.delay_for("connect")
+            if delay:
+                await asyncio.sleep(delay)
+        # aiosmtpd writes each line of a multi-line reply separately, which costs ~40 ms per
+        # EHLO (Nagle vs delayed ACK); send the whole reply in one write like real servers.
+        pending: list[str] = getattr(self, "_pending_lines", [])
+        if isinstance(status, str) and len(status) > 3 and status[3] == "-":
+            pending.append(status)
+            self._pending_lines = pending
+            return
+        if pending:
+            self._pending_lines = []
+            if isinstance(status, bytes):
+                status = status.decode("utf-8", "surrogateescape")
+            status = "\r\n".join([*pending, status])
+        await super().push(status)
+
+    def is_tls(self) -> bool:
+        if self._tls_protocol is not None:
+            return True
+        transport = self.transport
+        return transport is not None and transport.get_extra_info("sslcontext") is not None
+
+
+class _Handler:
+    """Records messages, authenticates users and applies injected failures."""
+
+    def __init__(self, owner: TestSMTPServer) -> None:
+        self.owner = owner
+
+    async def _inject(self, server: SMTP, at: str) -> str | None:
+        """Delay, drop or fail at this step; a reply string means "answer this instead"."""
+        inj = self.owner.injections
+        delay = inj.delay_for(at)
+        if delay:
+            await asyncio.sleep(delay)
+        if inj.take_drop(at):
+            _drop(server)
+            return ""
+        failure = inj.take_fail(at)
+        if failure is not None:
+            code, text = failure
+            if code == 421:  # RFC 5321 4.2: 421 means the server closes the channel
+                await server.push(f"{code} {text}")
+                _drop(server)
+                return ""
+            return f"{code} {text}"
+        return None
+
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        reply = await self._inject(server, "helo")
+        if reply is not None:
+            return [reply] if reply else []
+        session.host_name = hostname  # aiosmtpd skips this when a handle_EHLO hook exists
+        if not self.owner.auth_mechanisms:
+            responses = [r for r in responses if not r[4:].startswith("AUTH")]
+        if not self.owner.advertise_starttls:
+            responses = [r for r in responses if r[4:] != "STARTTLS"]
+        return responses
+
+    async def handle_HELO(
+        self, server: SMTP, session: Session, envelope: Envelope, hostname: str
+    ) -> Any:
+        reply = await self._inject(server, "helo")
+        if reply is not None:
+            return reply or None
+        session.host_name = hostname
+        return f"250 {server.hostname}"
+
+    async def handle_AUTH(
+        self, server: SMTP, session: Session, envelope: Envelope, args: list[str]
+    ) -> Any:
+        reply = await self._inject(server, "auth")
+        if reply is not None:
+            return reply or None
+        return MISSING
+
+    async def handle_MAIL(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        mail_options: list[str],
+    ) -> Any:
+        reply = await self._inject(server, "mail")
+        if reply is not None:
+            return reply or None
+        if self.owner.auth_required and not session.authenticated:
+            return "530 5.7.0 Authentication required"
+        return MISSING
+
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> Any:
+        reply = await self._inject(server, "rcpt")
+        if reply is not None:
+            return reply or None
+        if address in self.owner.reject_recipients:
+            return "550 5.1.1 mailbox unavailable"
+        return MISSING
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> Any:
+        inj = self.owner.injections
+        if inj.take_drop("data_end"):
+            _drop(server)
+            return None
+        reply = await self._inject(server, "data")
+        if reply is not None:
+            return reply or None
+        auth = session.auth_data if isinstance(session.auth_data, _Auth) else None
+        record = Received(
+            mail_from=envelope.mail_from or "",
+            rcpt_tos=list(envelope.rcpt_tos),
+            data=envelope.original_content or b"",
+            helo=session.host_name,
+            auth_mechanism=auth.mechanism if auth else None,
+            auth_login=auth.login if auth else None,
+            tls=isinstance(server, _RecordingSMTP) and server.is_tls(),
+            peer=session.peer,
+        )
+        self.owner._record(record)
+        return "250 2.0.0 OK: queued"
+
+    # RFC 2195 CRAM-MD5: aiosmtpd has no built-in one; handler methods named auth_* are used.
+    async def auth_CRAM__MD5(self, server: SMTP, args: list[str]) -> AuthResult:
+        challenge = f"<{secrets.token_hex(8)}.{int(time.time())}@{server.hostname}>"
+        response = await server.challenge_auth(challenge)
+        if not isinstance(response, bytes):
+            return AuthResult(success=False, handled=True)  # aborted; already answered
+        user, _, digest = response.decode("utf-8", "replace").rpartition(" ")
+        password = self.owner.users.get(user)
+        if password is not None:
+            expected = hmac.new(password.encode(), challenge.encode(), hashlib.md5).hexdigest()
+            if hmac.compare_digest(expected, digest):
+                return AuthResult(success=True, auth_data=_Auth("CRAM-MD5", user))
+        # handled=False makes aiosmtpd answer 535 itself (handled=True would send nothing).
+        return AuthResult(success=False, handled=False)
+
+
+def _drop(server: SMTP) -> None:
+    """Close the connection without answering (aborts the TCP connection)."""
+    transport = server.transport
+    if transport is not None:
+        transport.close()
+    original = getattr(server, "_original_transport", None)
+    if original is not None:
+        original.close()
+
+
+class _Controller(Controller):
+    """A Controller on a socket bound before start, so port 0 works without races."""
+
+    def __init__(self, owner: TestSMTPServer, sock: socket.socket, **kwargs: Any) -> None:
+        self._owner = owner
+        self._sock = sock
+        host, port = sock.getsockname()[:2]
+        super().__init__(_Handler(owner), hostname=host, port=port, **kwargs)
+
+    def factory(self) -> SMTP:
+        smtp = _RecordingSMTP(self.handler, **self.SMTP_kwargs)
+        smtp.owner = self._owner
+        return smtp
+
+    def _create_server(self) -> Any:
+        return self.loop.create_server(self._factory_invoker, sock=self._sock, ssl=self.ssl_context)
+
+
+class TestSMTPServer:
+    """A started aiosmtpd server on 127.0.0.1 with recording and failure injection."""
+
+    __test__ = False
+
+    def __init__(
+        self,
+        *,
+        tls: ServerTLS = "none",
+        auth: Iterable[str] = ALL_MECHANISMS,
+        users: dict[str, str] | None = None,
+        auth_required: bool = False,
+        auth_require_tls: bool | None = None,
+        advertise_starttls: bool = True,
+        reject_recipients: Iterable[str] = (),
+        cert: CertKind = "trusted",
+        ca: TestCA | None = None,
+        hostname: str = "mail.test",
+        bind: str = HOST,
+    ) -> None:
+        self.tls: ServerTLS = tls
+        self.auth_mechanisms = tuple(m.upper() for m in auth)
+        unknown = set(self.auth_mechanisms) - set(ALL_MECHANISMS)
+        if unknown:
+            raise ValueError(f"unknown mechanisms {sorted(unknown)}")
+        self.users = dict(users if users is not None else {"user": "pass"})
+        self.advertise_starttls = advertise_starttls
+        self.reject_recipients = set(reject_recipients)
+        # Enforced in handle_MAIL: aiosmtpd's own auth_required warns without auth_require_tls.
+        self.auth_required = auth_required
+        self.host = bind
+        self.ca = ca
+        self.ca_path = str(ca.ca_path) if ca else None
+        self.injections = _Injections()
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._messages: list[Received] = []
+        self._connections = 0
+        self._live: set[_RecordingSMTP] = set()
+
+        kwargs: dict[str, Any] = {
+            "server_hostname": hostname,
+            "authenticator": self._authenticate,
+            "auth_exclude_mechanism": [m for m in ALL_MECHANISMS if m not in self.auth_mechanisms],
+            "enable_SMTPUTF8": True,
+            "ready_timeout": 10.0,
+        }
+        if tls != "none":
+            if ca is None:
+                raise ValueError("a TLS server needs the test CA")
+            context = ca.server_context(cert)
+            if tls == "implicit":
+                kwargs["ssl_context"] = context
+            else:
+                kwargs["tls_context"] = context
+        # aiosmtpd hides AUTH until STARTTLS by default (RFC 4954 section 4 recommends it); an
+        # implicit-TLS listener is already encrypted, and its auth_require_tls=True would never
+        # advertise AUTH (aiosmtpd issues 281/274).
+        if auth_require_tls is None:
+            auth_require_tls = tls == "starttls"
+        kwargs["auth_require_tls"] = auth_require_tls
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((bind, 0))
+        self.port: int = sock.getsockname()[1]
+        self._controller = _Controller(self, sock, **kwargs)
+        self._started = False
+
+    # ---- lifecycle
+    def start(self) -> TestSMTPServer:
+        self._controller.start()
+        self._started = True
+        time.sleep(0.01)
+        with self._lock:  # forget aiosmtpd's own start-up probe connection
+            self._connections = 0
+        return self
+
+    def stop(self) -> None:
+        if self._started:
+            self._started = False
+            self._controller.stop()
+
+    def __enter__(self) -> TestSMTPServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ---- what the tests read
+    @property
+    def messages(self) -> list[Received]:
+        with self._lock:
+            return list(self._messages)
+
+    @property
+    def connections(self) -> int:
+        """TCP connections accepted since start (a STARTTLS upgrade is not a new one)."""
+        with self._lock:
+            return self._connections
+
+    @property
+    def open_connections(self) -> int:
+        with self._lock:
+            return len(self._live)
+
+    def wait_for(self, n: int = 1, timeout: float = 10.0) -> list[Received]:
+        """Block until at least n messages arrived; returns them all."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while len(self._messages) < n:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"got {len(self._messages)} of {n} messages")
+                self._cond.wait(left)
+            return list(self._messages)
+
+    async def wait_for_async(self, n: int = 1, timeout: float = 10.0) -> list[Received]:
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                if len(self._messages) >= n:
+                    return list(self._messages)
+                got = len(self._messages)
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"got {got} of {n} messages")
+            await asyncio.sleep(0.02)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._messages.clear()
+
+    # ---- failure injection
+    def fail_next(
+        self,
+        code: int,
+        text: str = "injected failure",
+        *,
+        at: Literal["helo", "auth", "mail", "rcpt", "data"] = "rcpt",
+        times: int = 1,
+    ) -> None:
+        """Answer the next `times` commands at this step with `code text` (421 also closes)."""
+        with self.injections.lock:
+            self.injections.fails.setdefault(at, []).extend([(code, text)] * times)
+
+    def drop_next(
+        self, *, at: Literal["helo", "mail", "rcpt", "data_end"] = "mail", times: int = 1
+    ) -> None:
+        """Close the connection instead of answering (data_end: after the content, no reply)."""
+        with self.injections.lock:
+            self.injections.drops[at] = self.injections.drops.get(at, 0) + times
+
+    def delay(
+        self,
+        seconds: float,
+        *,
+        at: Literal["connect", "helo", "auth", "mail", "rcpt", "data"] = "mail",
+    ) -> None:
+        """Wait this long before answering at this step (0 turns it off)."""
+        with self.injections.lock:
+            self.injections.delays[at] = seconds
+
+    def disconnect_all(self) -> None:
+        """Close every open client connection without a reply, like a server idle timeout."""
+        with self._lock:
+            live = list(self._live)
+        done = threading.Event()
+
+        def close() -> None:
+            for smtp in live:
+                _drop(smtp)
+            done.set()
+
+        self._controller.loop.call_soon_threadsafe(close)
+        done.wait(5)
+        deadline = time.monotonic() + 5
+        while self.open_connections and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    # ---- client configuration helpers
+    def config(self, **overrides: Any) -> SMTPConfig:
+        """An SMTPConfig pointing at this server: its TLS mode and first mechanism/user."""
+        user, password = next(iter(self.users.items()), (None, None))
+        values: dict[str, Any] = {
+            "host": self.host,
+            "port": self.port,
+            "authentication": self.auth_mechanisms[0] if self.auth_mechanisms else "none",
+            "username": user if self.auth_mechanisms else None,
+            "password": password if self.auth_mechanisms else None,
+            "tls": self.tls,
+            "timeout": 5.0,
+        }
+        values.update(overrides)
+        return SMTPConfig(**values)
+
+    def site_config(self, **overrides: Any) -> dict[str, Any]:
+        """The same as a site-config `email.smtp` object (JSON key names)."""
+        cfg = self.config()
+        doc: dict[str, Any] = {
+            "host": cfg.host,
+            "port": cfg.port,
+            "authentication": cfg.authentication,
+            "tls": cfg.tls,
+        }
+        if cfg.username is not None:
+            doc["username"] = cfg.username
+            doc["password"] = cfg.password
+        doc.update(overrides)
+        return doc
+
+    # ---- server-loop side
+    def _authenticate(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        mechanism: str,
+        auth_data: Any,
+    ) -> AuthResult:
+        if isinstance(auth_data, LoginPassword):
+            login = auth_data.login.decode("utf-8", "replace")
+            password = auth_data.password.decode("utf-8", "replace")
+            expected = self.users.get(login)
+            if expected is not None and hmac.compare_digest(expected, password):
+                return AuthResult(success=True, auth_data=_Auth(mechanism, login))
+        # handled=False: aiosmtpd then answers 535 (the default handled=True answers nothing).
+        return AuthResult(success=False, handled=False)
+
+    def _connection_made(self, smtp: _RecordingSMTP) -> None:
+        with self._lock:
+            self._connections += 1
+            self._live.add(smtp)
+
+    def _connection_lost(self, smtp: _RecordingSMTP) -> None:
+        with self._lock:
+            self._live.discard(smtp)
+
+    def _record(self, record: Received) -> None:
+        with self._cond:
+            self._messages.append(record)
+            self._cond.notify_all()
+
+
+# --------------------------------------------------------------------------- silent server
+
+
+@dataclass
+class SilentServer:
+    """Accepts TCP connections and never says a word (for timeout tests)."""
+
+    host: str = HOST
+    port: int = 0
+    accepted: list[socket.socket] = field(default_factory=list)
+    _sock: socket.socket | None = None
+    _thread: threading.Thread | None = None
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def connections(self) -> int:
+        return len(self.accepted)
+
+    def start(self) -> SilentServer:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, 0))
+        sock.listen(16)
+        sock.settimeout(0.1)
+        self._sock = sock
+        self.port = sock.getsockname()[1]
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        assert self._sock is not None
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.accepted.append(conn)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+        for conn in self.accepted:
+            conn.close()
+        if self._sock is not None:
+            self._sock.close()
+
+    def config(self, **overrides: Any) -> SMTPConfig:
+        values: dict[str, Any] = {
+            "host": self.host,
+            "port": self.port,
+            "authentication": "none",
+            "tls": "none",
+            "timeout": 1.0,
+        }
+        values.update(overrides)
+        return SMTPConfig(**values)
+
+
+# --------------------------------------------------------------------------- fixtures' bodies
+
+ServerFactory = Callable[..., TestSMTPServer]
+
+
+@contextlib.contextmanager
+def server_factory(ca: TestCA) -> Iterator[ServerFactory]:
+    """Yields smtp_server(...); every server it started is stopped on exit."""
+    started: list[TestSMTPServer] = []
+
+    def make(
+        tls: ServerTLS = "none",
+        auth: Sequence[str] | str = ALL_MECHANISMS,
+        users: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> TestSMTPServer:
+        mechanisms = (auth,) if isinstance(auth, str) else tuple(auth)
+        server = TestSMTPServer(tls=tls, auth=mechanisms, users=users, ca=ca, **kwargs)
+        started.append(server.start())
+        return server
+
+    try:
+        yield make
+    finally:
+        for server in started:
+            server.stop()
