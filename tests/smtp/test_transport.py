@@ -429,10 +429,14 @@ def test_works_from_sync_code_via_asyncio_run(smtp_server: ServerFactory) -> Non
 
     server = smtp_server(tls="none", auth=())
     transport = SMTPTransport(server.config())
-    asyncio.run(transport.send(FROM, TO, MSG))
-    asyncio.run(transport.send(FROM, TO, MSG))  # another loop: a new connection, no error
-    asyncio.run(transport.close())
-    assert len(server.wait_for(2)) == 2
+
+    async def send_and_close() -> None:
+        await transport.send(FROM, TO, MSG)
+        await transport.close()
+
+    asyncio.run(send_and_close())
+    asyncio.run(send_and_close())  # usable again after close, from another event loop
+    assert len(server.wait_for(2)) == 2 and server.connections == 2
 
 
 def test_config_is_frozen_and_shared() -> None:

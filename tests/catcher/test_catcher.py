@@ -1,0 +1,80 @@
+"""The built-in mail catcher: real SMTP in, rows and a page out; `serve --dev` wires it up."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import aiosmtplib
+import httpx
+import pytest
+from asgiref.sync import sync_to_async
+from django.test import AsyncClient
+
+from sitemail.catcher import server
+from sitemail.catcher.models import CaughtMail
+from tests.test_e2e import SITEMAIL, _free_port
+
+MESSAGE = (
+    b"From: a@example.com\r\nTo: b@example.com\r\nSubject: Hello catcher\r\n"
+    b"MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=XX\r\n\r\n"
+    b"--XX\r\nContent-Type: text/plain\r\n\r\nplain body\r\n"
+    b"--XX\r\nContent-Type: text/html\r\n\r\n<p>html body</p>\r\n--XX--\r\n"
+)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_catcher_stores_what_it_receives_and_page_shows_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    port = _free_port()
+    controller = server.start("127.0.0.1", port)
+    try:
+        await aiosmtplib.send(MESSAGE, sender="a@example.com", recipients=["b@example.com"], hostname="127.0.0.1", port=port)
+    finally:
+        controller.stop()
+    caught = await sync_to_async(CaughtMail.objects.get)()
+    assert caught.subject == "Hello catcher" and caught.rcpt_tos == ["b@example.com"]
+    assert caught.part("plain").strip() == "plain body"
+
+    client = AsyncClient()
+    assert (await client.get("/mailcatcher")).status_code == 302  # not dev mode, not signed in
+    monkeypatch.setenv("SITEMAIL_DEV", "1")
+    listing = (await client.get("/mailcatcher")).content.decode()
+    assert "Hello catcher" in listing and "b@example.com" in listing
+    detail = (await client.get(f"/mailcatcher/{caught.pk}")).content.decode()
+    assert "plain body" in detail and "&lt;p&gt;html body&lt;/p&gt;" in detail  # srcdoc is escaped
+
+
+def test_serve_dev_points_config_at_catcher_and_mail_arrives(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "DJANGO_SETTINGS_MODULE"}}
+    env["SITEMAIL_DATA_DIR"] = str(tmp_path)
+    port, catcher_port = _free_port(), _free_port()
+    proc = subprocess.Popen(
+        [SITEMAIL, "serve", "--dev", "--port", str(port), "--catcher-port", str(catcher_port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, "serve --dev did not start"
+            time.sleep(0.1)
+        result = subprocess.run(
+            [SITEMAIL, "send-test-email", "newcomer@example.com"], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert result.stdout.strip() == (
+            'Sent test email to "newcomer@example.com" successfully! Please check it was received.'
+        ), result.stderr
+        config = subprocess.run([SITEMAIL, "config", "get"], env=env, capture_output=True, text=True, timeout=60)
+        assert f'"port": {catcher_port}' in config.stdout and "mail catcher" in config.stdout
+        page = httpx.get(f"{base}/mailcatcher", timeout=10).text
+        assert "TEST: email sent from Sourcegraph" in page and "newcomer@example.com" in page
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
