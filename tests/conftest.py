@@ -7,16 +7,7 @@ from pathlib import Path
 
 import pytest
 
-try:  # importable either as the `tests` package or with tests/ on sys.path (rootdir conftest)
-    from tests.smtpserver import ServerFactory, SilentServer, TestCA, server_factory, trusting
-except ModuleNotFoundError:
-    from smtpserver import (  # type: ignore[no-redef]
-        ServerFactory,
-        SilentServer,
-        TestCA,
-        server_factory,
-        trusting,
-    )
+from tests.smtpserver import ServerFactory, SilentServer, TestCA, server_factory, trusting
 
 
 @pytest.fixture(scope="session")

@@ -133,5 +133,9 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("SITEMAIL_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # aiosmtpd logs every SMTP command at INFO; the catcher logs one line per message instead.
+        "mail.log": {"level": "WARNING"},
+    },
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from sitemail.smtp.diagnose import diagnose
@@ -14,7 +15,7 @@ SECRET = "pa55-w0rd-s3cret"
 MSG = b"Subject: diagnose\r\n\r\nhello\r\n"
 
 
-def assert_no_secret(steps: list[object]) -> None:
+def assert_no_secret(steps: Sequence[object]) -> None:
     import base64
 
     encoded = base64.b64encode(f"\0user\0{SECRET}".encode()).decode()

@@ -49,6 +49,10 @@ ENCRYPTION_REQUIRED_HINT = (
     "(port 587) or implicit (port 465)"
 )
 SENDER_HINT = "check that email.address may send through this server and account"
+PORT_465_HINT = (
+    "port 465 expects TLS from the first byte: set email.smtp.tls to implicit or auto, or use "
+    "port 587 for STARTTLS"
+)
 _E = TypeVar("_E", bound=BaseException)
 
 NO_GREETING_HINT = (

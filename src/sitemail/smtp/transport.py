@@ -17,6 +17,7 @@ from sitemail.siteconfig.typed import SMTPConfig
 from sitemail.smtp import tls
 from sitemail.smtp.convert import (
     NO_GREETING_HINT,
+    PORT_465_HINT,
     connect_hint,
     plaintext_password_error,
     to_mail_error,
@@ -274,7 +275,7 @@ class SMTPTransport:
                 Step.CONNECT,
                 "server greeting",
                 client.connect,
-                timeout_hint=NO_GREETING_HINT,
+                timeout_hint=PORT_465_HINT if self.cfg.port == 465 else NO_GREETING_HINT,
                 quiet=True,
             )
         self._emit(
