@@ -186,11 +186,12 @@ def test_bad_additional_headers(
     assert exc.value.field == "email.smtp.additionalHeaders"
 
 
-def test_from_header_form(site: SiteSettings) -> None:
-    assert (
-        b'\r\nFrom: "Sourcegraph" <noreply@example.com>\r\n'
-        in b"\r\n" + build(site, "a@example.com", PLAIN).data
-    )
+def test_from_header_form(site: SiteSettings, site_with: Callable[..., SiteSettings]) -> None:
+    data = b"\r\n" + build(site, "a@example.com", PLAIN).data
+    assert b"\r\nFrom: Sourcegraph <noreply@example.com>\r\n" in data
+    # Specials (RFC 5322 3.2.3) need a quoted string.
+    dotted = build(site_with(sender_name='Acme, Inc. "Code"'), "a@example.com", PLAIN).data
+    assert b'\r\nFrom: "Acme, Inc. \\"Code\\"" <noreply@example.com>\r\n' in b"\r\n" + dotted
 
 
 def test_encoded_word_lookalikes_are_not_decoded_into_headers(

@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable, Iterator
 
 import pytest
+from pytest_django.fixtures import Settings as SettingsWrapper
 
 from sitemail.mail import kinds
 from sitemail.mail.render import RenderError, html_to_text, render
@@ -35,9 +36,9 @@ def test_test_email_subject_and_body(site: SiteSettings) -> None:
 
 
 def test_product_name_comes_from_django_settings(
-    site: SiteSettings, settings: pytest.FixtureRequest
+    site: SiteSettings, settings: SettingsWrapper
 ) -> None:
-    settings.PRODUCT_NAME = "Acme Code"  # type: ignore[attr-defined]
+    settings.PRODUCT_NAME = "Acme Code"
     out = render("test_email", {"test_id": "x"}, site)
     assert out.subject == "TEST: email sent from Acme Code (test ID: x)"
 

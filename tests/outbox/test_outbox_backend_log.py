@@ -8,6 +8,7 @@ import pytest
 from django.core import mail
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
+from pytest_django.fixtures import Settings as SettingsWrapper
 
 from sitemail.outbox import enqueue
 from sitemail.outbox.log import LogError, cancel, messages, retry
@@ -24,9 +25,9 @@ Configure = Callable[..., SiteSettings]
 
 
 @pytest.fixture(autouse=True)
-def outbox_backend(settings: pytest.FixtureRequest) -> None:
+def outbox_backend(settings: SettingsWrapper) -> None:
     # pytest-django swaps in locmem for every test; these tests are about the real one.
-    settings.EMAIL_BACKEND = "sitemail.outbox.backend.OutboxEmailBackend"  # type: ignore[attr-defined]
+    settings.EMAIL_BACKEND = "sitemail.outbox.backend.OutboxEmailBackend"
 
 
 def _deliver() -> int:
@@ -73,7 +74,7 @@ def test_html_alternative_cc_bcc_and_reply_to(configure_site: Configure) -> None
         "Subject",
         "plain body",
         "ignored@example.com",
-        ["to@example.com"],
+        ["Tö Person <to@example.com>"],
         cc=["cc@example.com"],
         bcc=["hidden@example.com"],
         reply_to=["help@example.com"],

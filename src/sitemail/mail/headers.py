@@ -56,6 +56,10 @@ class Folded(str):
         return f"{self.name}: {self}{policy.linesep}"
 
 
+_ATEXT = r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+"
+_ATOM_PHRASE = re.compile(rf"^{_ATEXT}(?: {_ATEXT})*$")
+
+
 def _plain_ascii(value: str) -> bool:
     """Text that needs no encoding: printable ASCII, nothing like an encoded word, short words."""
     return (
@@ -77,11 +81,15 @@ def unstructured(name: str, value: str) -> Folded:
 
 
 def mailbox(name: str, display_name: str, addr_spec: str) -> Folded:
-    """`"Display Name" <addr>`; `addr_spec` must already be validated (plain ASCII)."""
+    """`Display Name <addr>` (quoted or encoded when needed); `addr_spec` already validated."""
     display_name = one_line(display_name)
     if not display_name:
         return Folded(name, addr_spec)
-    quoted = '"' + display_name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    # RFC 5322 3.2.5: a phrase of atoms needs no quotes ("Acme Code <a@b>", as admins expect).
+    if _ATOM_PHRASE.match(display_name):
+        quoted = display_name
+    else:
+        quoted = '"' + display_name.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if _plain_ascii(display_name) and len(name) + len(quoted) + len(addr_spec) + 5 <= MAX_LINE:
         phrase = quoted
     else:

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from typing import Any
 
 from django.core.mail import EmailMessage, EmailMultiAlternatives
 from django.core.mail.backends.base import BaseEmailBackend
+from email_validator import EmailNotValidError, validate_email
 
 from sitemail.mail.build import RESERVED_HEADERS, address
 from sitemail.mail.render import html_to_text
 
 log = logging.getLogger(__name__)
+
+_ANGLE = re.compile(r"<([^<>\s]+)>\s*$")
 
 KIND = "django"
 
@@ -32,6 +36,28 @@ def _parts(message: EmailMessage) -> dict[str, Any]:
     if html is not None:
         context["html"] = html
     return context
+
+
+def _plain(addresses: Sequence[str]) -> list[str]:
+    """Django accepts `Name <addr>`; the outbox addresses are plain (display names dropped)."""
+    out = []
+    for value in addresses:
+        try:
+            parsed = validate_email(
+                value,
+                allow_display_name=True,
+                check_deliverability=False,
+                globally_deliverable=False,
+                test_environment=True,
+            )
+        except EmailNotValidError:
+            # An unquoted non-ASCII name fails above; the address in <...> is what counts.
+            # Anything else is left as it is for build() to reject, naming the field.
+            match = _ANGLE.search(value)
+            out.append(match[1] if match else value)
+            continue
+        out.append(parsed.normalized)
+    return out
 
 
 def _headers(message: EmailMessage) -> dict[str, str]:
@@ -71,11 +97,11 @@ class OutboxEmailBackend(BaseEmailBackend):
                     raise ValueError("the outbox email backend does not support attachments")
                 enqueue(
                     KIND,
-                    list(message.to),
+                    _plain(message.to),
                     _parts(message),
                     settings=settings,
-                    cc=list(message.cc),
-                    bcc=list(message.bcc),
+                    cc=_plain(message.cc),
+                    bcc=_plain(message.bcc),
                     headers=_headers(message),
                 )
             except Exception:

@@ -81,7 +81,7 @@ def prepare(
         row.last_error = DISABLED
         if not settings.email.address:
             # Nothing will ever be sent, so a missing From address is not this caller's
-            # problem; the log still shows what would have gone out.
+            # problem; the log still shows its kind, recipient and subject.
             row.mail_from, row.rcpt_tos, row.data = "", to_list, b""
             row.message_id = new_message_id("localhost")
             return row
