@@ -2,12 +2,33 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.smtpserver import ServerFactory, SilentServer, TestCA, server_factory, trusting
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """With SITEMAIL_TEST_POSTGRES=1 the suite must run on PostgreSQL: fail loudly, never skip."""
+    if os.environ.get("SITEMAIL_TEST_POSTGRES") != "1":
+        return
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    if db["ENGINE"] != "django.db.backends.postgresql":
+        pytest.exit("SITEMAIL_TEST_POSTGRES=1 but DATABASE_URL is not a postgres:// URL", 3)
+    import psycopg
+
+    try:
+        psycopg.connect(
+            host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"], password=db["PASSWORD"],
+            dbname=db["NAME"], connect_timeout=5,
+        ).close()
+    except psycopg.Error as exc:
+        pytest.exit(f"SITEMAIL_TEST_POSTGRES=1 but PostgreSQL is not reachable: {exc}", 3)
 
 
 @pytest.fixture(scope="session")

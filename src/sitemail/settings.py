@@ -67,7 +67,10 @@ def _database(url: str | None) -> dict[str, Any]:
     }
 
 
-DATABASES = {"default": _database(os.environ.get("DATABASE_URL"))}
+_DATABASE_URL = os.environ.get("DATABASE_URL")
+if not _DATABASE_URL and os.environ.get("SITEMAIL_TEST_POSTGRES") == "1":
+    _DATABASE_URL = "postgres://postgres@127.0.0.1:5432/test"  # CI's PostgreSQL
+DATABASES = {"default": _database(_DATABASE_URL)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 INSTALLED_APPS = [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from sitemail.siteconfig import jsonc
@@ -104,6 +106,23 @@ def test_parse_errors_give_line_and_column(
     assert (info.value.line, info.value.column) == (line, column)
     assert str(info.value).startswith(f"line {line}, column {column}: ")
     assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize("value", ["\\u0041", "C:\\xampp", 'a\\"b', "\\", "é😀", "tab\there"])
+def test_strings_round_trip_exactly(value: str) -> None:
+    # json-five alone decodes "\\u0041" as "A" and rejects "\\x"; a password may hold either.
+    text = json.dumps({value: value})
+    assert jsonc.parse(text) == {value: value}
+    assert jsonc.get_path(jsonc.set_path(text, [value], "new"), [value]) == "new"
+
+
+def test_json5_string_escapes() -> None:
+    assert jsonc.parse("{'it\\'s': '\\x41\\\nB', k: \"\\ud83d\\ude00\"}") == {
+        "it's": "AB",
+        "k": "😀",
+    }
+    with pytest.raises(jsonc.JSONCError, match=r"line 1, column 9: .*\\x needs two"):
+        jsonc.parse('{"a": "x\\x4"}')
 
 
 def test_format_path() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import time
@@ -167,6 +168,7 @@ def test_get_settings_cache_and_cross_process_invalidation(
     first = service.get_settings()
     with django_assert_num_queries(0):  # the hot path: no query within the TTL
         assert service.get_settings() is first
+        assert asyncio.run(service.aget_settings()) is first  # nor a thread hop
     time.sleep(0.25)
     with django_assert_num_queries(1):  # then one cheap version check
         assert service.get_settings() is first
