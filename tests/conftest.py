@@ -24,8 +24,12 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
     try:
         psycopg.connect(
-            host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"], password=db["PASSWORD"],
-            dbname=db["NAME"], connect_timeout=5,
+            host=db["HOST"],
+            port=db["PORT"] or 5432,
+            user=db["USER"],
+            password=db["PASSWORD"],
+            dbname=db["NAME"],
+            connect_timeout=5,
         ).close()
     except psycopg.Error as exc:
         pytest.exit(f"SITEMAIL_TEST_POSTGRES=1 but PostgreSQL is not reachable: {exc}", 3)

@@ -28,7 +28,17 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 
 def test_users_and_tokens(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "users", "create", "root", "--email", "root@example.com", "--password", "pw pw pw pw pw", "--site-admin")
+    code, out, _ = run(
+        capsys,
+        "users",
+        "create",
+        "root",
+        "--email",
+        "root@example.com",
+        "--password",
+        "pw pw pw pw pw",
+        "--site-admin",
+    )
     assert code == 0 and "site admin root" in out
     code, out, _ = run(capsys, "tokens", "create", "root", "--note", "ci")
     secret = out.strip().splitlines()[-1]
@@ -36,14 +46,19 @@ def test_users_and_tokens(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "users", "create", "root", "--email", "x@example.com")
     assert code == 1 and err.strip() == "sitemail: error: username: 'root' is already taken"
     code, _, err = run(capsys, "users", "create", "bob", "--email", "not-an-address")
-    assert code == 1 and err.startswith("sitemail: error: email: 'not-an-address' is not a valid email address")
+    assert code == 1 and err.startswith(
+        "sitemail: error: email: 'not-an-address' is not a valid email address"
+    )
 
 
-def test_config_set_and_get_keep_comments_and_redact(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_config_set_and_get_keep_comments_and_redact(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     doc = tmp_path / "site.jsonc"
     doc.write_text(
         '{\n  // our relay\n  "email.address": "noreply@example.com",\n'
-        '  "email.smtp": {"host": "127.0.0.1", "port": 2525, "username": "u", "password": "s3cret",},\n}\n'
+        '  "email.smtp": {"host": "127.0.0.1", "port": 2525,\n'
+        '                 "username": "u", "password": "s3cret",},\n}\n'
     )
     code, out, _ = run(capsys, "config", "set", str(doc))
     assert code == 0 and out.startswith("Saved site configuration version ")
@@ -60,13 +75,21 @@ def test_config_set_and_get_keep_comments_and_redact(capsys: pytest.CaptureFixtu
     assert code == 1 and "cannot read" in err
 
 
-def test_send_test_email_prints_exact_strings(capsys: pytest.CaptureFixture[str], smtp_server: Any) -> None:
+def test_send_test_email_prints_exact_strings(
+    capsys: pytest.CaptureFixture[str], smtp_server: Any
+) -> None:
     server = smtp_server(tls="none", auth=())
     current = service.current()
-    service.update(current.id, json.dumps({"email.address": "noreply@example.com", "email.smtp": server.site_config()}))
+    service.update(
+        current.id,
+        json.dumps({"email.address": "noreply@example.com", "email.smtp": server.site_config()}),
+    )
     code, out, _ = run(capsys, "send-test-email", "dev@example.com")
     assert code == 0
-    assert out.strip() == 'Sent test email to "dev@example.com" successfully! Please check it was received.'
+    assert (
+        out.strip()
+        == 'Sent test email to "dev@example.com" successfully! Please check it was received.'
+    )
     assert server.wait_for(1)[0].rcpt_tos == ["dev@example.com"]
     server.fail_next(550, "5.1.1 no such user", at="rcpt")
     code, out, _ = run(capsys, "send-test-email", "gone@example.com")

@@ -1,4 +1,4 @@
-"""End to end, as a new admin would: `sitemail serve` on an empty data dir, the CLI, GraphQL over HTTP."""
+"""End to end, as a new admin would: `sitemail serve` on an empty data dir, CLI, GraphQL."""
 
 from __future__ import annotations
 
@@ -36,7 +36,9 @@ class Instance:
             [SITEMAIL, *args], env=self.env, capture_output=True, text=True, timeout=60, check=check
         )
 
-    def gql(self, query: str, variables: dict[str, Any] | None = None, token: str | None = None) -> Any:
+    def gql(
+        self, query: str, variables: dict[str, Any] | None = None, token: str | None = None
+    ) -> Any:
         headers = {"Authorization": f"token {token}"} if token else {}
         r = httpx.post(
             f"{self.url}/.api/graphql",
@@ -50,19 +52,24 @@ class Instance:
     def set_config(self, doc: dict[str, Any]) -> Any:
         current = self.gql("{ site { configuration { id } } }", token=self.token)
         return self.gql(
-            "mutation($id: Int!, $in: String!) { updateSiteConfiguration(lastID: $id, input: $in) }",
+            "mutation($id: Int!, $in: String!) "
+            "{ updateSiteConfiguration(lastID: $id, input: $in) }",
             {"id": current["data"]["site"]["configuration"]["id"], "in": json.dumps(doc)},
             token=self.token,
         )
 
     def send_test(self, to: str) -> str:
-        body = self.gql('mutation($to: String!) { sendTestEmail(to: $to) }', {"to": to}, token=self.token)
+        body = self.gql(
+            "mutation($to: String!) { sendTestEmail(to: $to) }", {"to": to}, token=self.token
+        )
         return str(body["data"]["sendTestEmail"])
 
 
 @pytest.fixture
 def instance(tmp_path: Path, trust_test_ca: str) -> Iterator[Instance]:
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "DJANGO_SETTINGS_MODULE"}}
+    env = {
+        k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "DJANGO_SETTINGS_MODULE"}
+    }
     env["SITEMAIL_DATA_DIR"] = str(tmp_path / "data")
     port = _free_port()
     proc = subprocess.Popen(
@@ -82,10 +89,22 @@ def instance(tmp_path: Path, trust_test_ca: str) -> Iterator[Instance]:
             except httpx.HTTPError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"sitemail serve did not become ready:\n{proc.stdout.read() if proc.stdout else ''}")
+                output = proc.stdout.read() if proc.stdout else ""
+                raise AssertionError(f"sitemail serve did not become ready:\n{output}")
             time.sleep(0.1)
-        inst.cli("users", "create", "admin", "--email", "admin@example.com", "--password", "a long enough password", "--site-admin")
-        inst.token = inst.cli("tokens", "create", "admin", "--note", "e2e").stdout.strip().splitlines()[-1]
+        inst.cli(
+            "users",
+            "create",
+            "admin",
+            "--email",
+            "admin@example.com",
+            "--password",
+            "a long enough password",
+            "--site-admin",
+        )
+        inst.token = (
+            inst.cli("tokens", "create", "admin", "--note", "e2e").stdout.strip().splitlines()[-1]
+        )
         yield inst
     finally:
         proc.terminate()
@@ -95,7 +114,9 @@ def instance(tmp_path: Path, trust_test_ca: str) -> Iterator[Instance]:
             proc.kill()
 
 
-def test_new_admin_configures_smtp_and_sends_test_emails(instance: Instance, smtp_server: Any) -> None:
+def test_new_admin_configures_smtp_and_sends_test_emails(
+    instance: Instance, smtp_server: Any
+) -> None:
     anonymous = instance.gql('mutation { sendTestEmail(to: "x@example.com") }')
     assert anonymous["data"] is None and anonymous["errors"]
 
@@ -113,14 +134,20 @@ def test_new_admin_configures_smtp_and_sends_test_emails(instance: Instance, smt
             "externalURL": "https://sg.example.com",
             "email.address": "noreply@example.com",
             "email.senderName": "Acme Code",
-            "email.smtp": server.site_config(authentication=mechanism, tls=tls, domain="helo.example.com"),
+            "email.smtp": server.site_config(
+                authentication=mechanism, tls=tls, domain="helo.example.com"
+            ),
         }
         assert instance.set_config(doc) == {"data": {"updateSiteConfiguration": False}}
         to = f"user{n}@example.com"
         assert instance.send_test(to) == ok.format(to)
         received = server.wait_for(len(server.messages) or 1)[-1]
         assert received.rcpt_tos == [to]
-        assert received.auth_mechanism == mechanism and received.tls and received.helo == "helo.example.com"
+        assert (
+            received.auth_mechanism == mechanism
+            and received.tls
+            and received.helo == "helo.example.com"
+        )
         msg = received.message
         assert str(msg["From"]) == "Acme Code <noreply@example.com>"
         assert msg["Message-ID"] and msg["Date"]
@@ -131,7 +158,9 @@ def test_new_admin_configures_smtp_and_sends_test_emails(instance: Instance, smt
     failed = instance.send_test("user9@example.com")
     assert failed.startswith("Failed to send test email: mail: ") and "535" in failed
 
-    contents = instance.gql("{ site { configuration { effectiveContents } } }", token=instance.token)
+    contents = instance.gql(
+        "{ site { configuration { effectiveContents } } }", token=instance.token
+    )
     text = contents["data"]["site"]["configuration"]["effectiveContents"]
     assert '"REDACTED"' in text and '"wrong"' not in text
 

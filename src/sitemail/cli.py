@@ -130,7 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sitemail", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def add(name: str, func: Callable[[argparse.Namespace], None], help: str, parent: Any = sub) -> argparse.ArgumentParser:
+    def add(
+        name: str, func: Callable[[argparse.Namespace], None], help: str, parent: Any = sub
+    ) -> argparse.ArgumentParser:
         p: argparse.ArgumentParser = parent.add_parser(name, help=help, description=help)
         p.set_defaults(func=func)
         return p
@@ -138,7 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("serve", cmd_serve, "migrate, then run the web server and a delivery worker")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=3080)
-    p.add_argument("--no-worker", action="store_true", help="web only (run `sitemail worker` elsewhere)")
+    p.add_argument(
+        "--no-worker", action="store_true", help="web only (run `sitemail worker` elsewhere)"
+    )
     p.add_argument(
         "--dev",
         action="store_true",
@@ -159,8 +163,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--password")
     p.add_argument("--site-admin", action="store_true")
 
-    tokens = add("tokens", lambda a: None, "manage access tokens").add_subparsers(dest="sub", required=True)
-    p = add("create", cmd_tokens_create, "create an access token; printed alone on the last line", tokens)
+    tokens = add("tokens", lambda a: None, "manage access tokens").add_subparsers(
+        dest="sub", required=True
+    )
+    p = add(
+        "create",
+        cmd_tokens_create,
+        "create an access token; printed alone on the last line",
+        tokens,
+    )
     p.add_argument("username")
     p.add_argument("--note")
 
@@ -168,7 +179,12 @@ def build_parser() -> argparse.ArgumentParser:
         dest="sub", required=True
     )
     add("get", cmd_config_get, "print the site configuration (secrets REDACTED)", config)
-    p = add("set", cmd_config_set, "replace the site configuration with FILE (JSONC; - for stdin)", config)
+    p = add(
+        "set",
+        cmd_config_set,
+        "replace the site configuration with FILE (JSONC; - for stdin)",
+        config,
+    )
     p.add_argument("file")
     p.add_argument("--last-id", type=int, help="fail if the current version is not this one")
 

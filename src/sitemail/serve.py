@@ -51,9 +51,7 @@ def _start_catcher(host: str, port: int) -> Any:
         ) from exc
 
 
-async def serve(
-    *, host: str, port: int, worker: bool, dev: bool, catcher_port: int
-) -> None:
+async def serve(*, host: str, port: int, worker: bool, dev: bool, catcher_port: int) -> None:
     from sitemail.outbox.worker import Worker
 
     catcher = None

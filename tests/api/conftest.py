@@ -14,10 +14,15 @@ from sitemail.accounts import tokens
 from sitemail.accounts.users import create_user
 
 GraphQL = Callable[..., Any]
+UPDATE = (
+    "mutation($id: Int!, $input: String!) { updateSiteConfiguration(lastID: $id, input: $input) }"
+)
 
 
 def _make_user(username: str, *, site_admin: bool) -> str:
-    user = create_user(username, f"{username}@example.com", password="correct horse battery", site_admin=site_admin)
+    user = create_user(
+        username, f"{username}@example.com", password="correct horse battery", site_admin=site_admin
+    )
     return tokens.create(user, note="test")[1]
 
 
@@ -35,7 +40,12 @@ def user_token(db: None) -> str:
 def gql() -> GraphQL:
     """gql(query, variables=None, token=None) -> decoded JSON body (asserts HTTP 200)."""
 
-    async def call(query: str, variables: dict[str, Any] | None = None, token: str | None = None, **headers: str) -> Any:
+    async def call(
+        query: str,
+        variables: dict[str, Any] | None = None,
+        token: str | None = None,
+        **headers: str,
+    ) -> Any:
         client = AsyncClient(enforce_csrf_checks=True)
         if token:
             headers["Authorization"] = f"token {token}"
@@ -56,7 +66,7 @@ async def set_site_config(gql: GraphQL, token: str, document: dict[str, Any] | s
     current = await gql("{ site { configuration { id } } }", token=token)
     text = document if isinstance(document, str) else json.dumps(document, indent=2)
     return await gql(
-        "mutation($id: Int!, $input: String!) { updateSiteConfiguration(lastID: $id, input: $input) }",
+        UPDATE,
         {"id": current["data"]["site"]["configuration"]["id"], "input": text},
         token=token,
     )

@@ -10,11 +10,11 @@ from asgiref.sync import sync_to_async
 from django.test import AsyncClient
 
 from sitemail.outbox.models import OutboxMessage, Status
-from tests.api.conftest import set_site_config
+from tests.api.conftest import UPDATE, set_site_config
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-SEND = 'mutation($to: String!) { sendTestEmail(to: $to) }'
+SEND = "mutation($to: String!) { sendTestEmail(to: $to) }"
 
 
 def site_doc(server: Any, **smtp: Any) -> dict[str, Any]:
@@ -38,7 +38,9 @@ async def test_send_test_email_success_exact_string_and_message(
         'Sent test email to "a@example.com" successfully! Please check it was received.'
     )
     [received] = server.wait_for(1)
-    assert received.tls and received.auth_mechanism == "PLAIN" and received.helo == "helo.example.com"
+    assert (
+        received.tls and received.auth_mechanism == "PLAIN" and received.helo == "helo.example.com"
+    )
     msg = received.message
     assert str(msg["From"]) == "Acme Code <noreply@example.com>"
     assert msg["Message-ID"] and msg["Date"] and msg["Auto-Submitted"] == "auto-generated"
@@ -88,7 +90,9 @@ async def test_config_reads_back_redacted_and_redacted_keeps_secret(
     contents = read["data"]["site"]["configuration"]["effectiveContents"]
     assert '"REDACTED"' in contents and '"pass"' not in contents
     # Saving the redacted text back keeps the stored password: the test email still works.
-    assert (await set_site_config(gql, admin_token, contents))["data"] == {"updateSiteConfiguration": False}
+    assert (await set_site_config(gql, admin_token, contents))["data"] == {
+        "updateSiteConfiguration": False
+    }
     body = await gql(SEND, {"to": "b@example.com"}, token=admin_token)
     assert body["data"]["sendTestEmail"].startswith("Sent test email")
     assert server.wait_for(1)[0].auth_mechanism == "LOGIN"
@@ -99,7 +103,7 @@ async def test_update_with_stale_id_or_invalid_document_saves_nothing(
 ) -> None:
     current = await gql("{ site { configuration { id effectiveContents } } }", token=admin_token)
     config = current["data"]["site"]["configuration"]
-    mutation = "mutation($id: Int!, $input: String!) { updateSiteConfiguration(lastID: $id, input: $input) }"
+    mutation = UPDATE
     invalid = json.dumps({"email.smtp": {"host": "x", "port": 70000, "authentication": "XOAUTH"}})
     bad = await gql(mutation, {"id": config["id"], "input": invalid}, token=admin_token)
     message = bad["errors"][0]["message"]
@@ -117,7 +121,8 @@ async def test_cookie_session_requires_csrf_token(db: None, admin_token: str) ->
     await client.get("/sign-in")
     csrf = client.cookies["sitemail_csrf"].value
     signed_in = await client.post(
-        "/sign-in", {"username": "admin", "password": "correct horse battery", "csrfmiddlewaretoken": csrf}
+        "/sign-in",
+        {"username": "admin", "password": "correct horse battery", "csrfmiddlewaretoken": csrf},
     )
     assert signed_in.status_code == 302
     csrf = client.cookies["sitemail_csrf"].value  # rotated at sign-in
@@ -127,13 +132,18 @@ async def test_cookie_session_requires_csrf_token(db: None, admin_token: str) ->
     allowed = await client.post(
         "/.api/graphql", data=query, content_type="application/json", headers={"X-CSRFToken": csrf}
     )
-    assert json.loads(allowed.content)["data"]["currentUser"] == {"username": "admin", "siteAdmin": True}
+    assert json.loads(allowed.content)["data"]["currentUser"] == {
+        "username": "admin",
+        "siteAdmin": True,
+    }
 
 
 async def test_bad_token_is_401(db: None) -> None:
     client = AsyncClient()
     response = await client.post(
-        "/.api/graphql", data="{}", content_type="application/json",
+        "/.api/graphql",
+        data="{}",
+        content_type="application/json",
         headers={"Authorization": "token sgp_nope"},
     )
     assert response.status_code == 401

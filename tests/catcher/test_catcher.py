@@ -26,11 +26,19 @@ MESSAGE = (
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_catcher_stores_what_it_receives_and_page_shows_it(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_catcher_stores_what_it_receives_and_page_shows_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     port = _free_port()
     controller = server.start("127.0.0.1", port)
     try:
-        await aiosmtplib.send(MESSAGE, sender="a@example.com", recipients=["b@example.com"], hostname="127.0.0.1", port=port)
+        await aiosmtplib.send(
+            MESSAGE,
+            sender="a@example.com",
+            recipients=["b@example.com"],
+            hostname="127.0.0.1",
+            port=port,
+        )
     finally:
         controller.stop()
     caught = await sync_to_async(CaughtMail.objects.get)()
@@ -47,12 +55,16 @@ async def test_catcher_stores_what_it_receives_and_page_shows_it(monkeypatch: py
 
 
 def test_serve_dev_points_config_at_catcher_and_mail_arrives(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "DJANGO_SETTINGS_MODULE"}}
+    env = {
+        k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "DJANGO_SETTINGS_MODULE"}
+    }
     env["SITEMAIL_DATA_DIR"] = str(tmp_path)
     port, catcher_port = _free_port(), _free_port()
     proc = subprocess.Popen(
         [SITEMAIL, "serve", "--dev", "--port", str(port), "--catcher-port", str(catcher_port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -66,12 +78,18 @@ def test_serve_dev_points_config_at_catcher_and_mail_arrives(tmp_path: Path) -> 
             assert proc.poll() is None and time.monotonic() < deadline, "serve --dev did not start"
             time.sleep(0.1)
         result = subprocess.run(
-            [SITEMAIL, "send-test-email", "newcomer@example.com"], env=env, capture_output=True, text=True, timeout=60
+            [SITEMAIL, "send-test-email", "newcomer@example.com"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert result.stdout.strip() == (
             'Sent test email to "newcomer@example.com" successfully! Please check it was received.'
         ), result.stderr
-        config = subprocess.run([SITEMAIL, "config", "get"], env=env, capture_output=True, text=True, timeout=60)
+        config = subprocess.run(
+            [SITEMAIL, "config", "get"], env=env, capture_output=True, text=True, timeout=60
+        )
         assert f'"port": {catcher_port}' in config.stdout and "mail catcher" in config.stdout
         page = httpx.get(f"{base}/mailcatcher", timeout=10).text
         assert "TEST: email sent from Sourcegraph" in page and "newcomer@example.com" in page

@@ -25,7 +25,7 @@ FRESH = timedelta(seconds=5)
 
 @pytest.fixture
 def policy() -> RetryPolicy:
-    return RetryPolicy(rng=random.Random(1))  # noqa: S311 - jitter, not secrets
+    return RetryPolicy(rng=random.Random(1))
 
 
 @pytest.mark.parametrize(

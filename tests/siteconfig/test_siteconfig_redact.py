@@ -74,7 +74,10 @@ def test_headers_are_matched_by_key_not_position() -> None:
 
 
 def test_header_that_was_sensitive_is_restored_even_if_the_flag_is_dropped() -> None:
-    new = '{"email.smtp": {"host": "h", "port": 25, "additionalHeaders": [{"key": "X-Api-Key", "value": "REDACTED"}]}}'
+    new = (
+        '{"email.smtp": {"host": "h", "port": 25, '
+        '"additionalHeaders": [{"key": "X-Api-Key", "value": "REDACTED"}]}}'
+    )
     assert (
         jsonc.parse(unredact(new, STORED))["email.smtp"]["additionalHeaders"][0]["value"] == "k-123"
     )

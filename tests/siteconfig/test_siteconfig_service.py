@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.conf import settings as django_settings
+from django.db import connection
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -85,6 +87,36 @@ def test_stale_last_id_is_refused() -> None:
     assert service.current().contents == CONFIG
 
 
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_saves_from_the_same_version_one_wins() -> None:
+    last = service.current().id
+    barrier = threading.Barrier(4)
+    outcomes: list[str] = []
+
+    def editor(n: int) -> None:
+        try:
+            barrier.wait()
+            service.update(last, CONFIG.replace('"port": 465', f'"port": {2000 + n}'))
+            outcomes.append("saved")
+        except SiteConfigError as exc:
+            outcomes.append(exc.problems[0])
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=editor, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert outcomes.count("saved") == 1
+    assert all(
+        o.startswith("someone else saved the site configuration first")
+        for o in outcomes
+        if o != "saved"
+    )
+    assert SiteConfigVersion.objects.count() == 2
+
+
 def test_invalid_documents_are_refused_with_every_problem() -> None:
     before = service.current()
     bad = CONFIG.replace('"port": 465', '"port": 70000').replace('"tls": "implicit"', '"tls": "x"')
@@ -96,6 +128,16 @@ def test_invalid_documents_are_refused_with_every_problem() -> None:
         service.update(before.id, "{ nope")
     assert info.value.problems[0].startswith("line 1, column 7: invalid JSONC")
     assert service.current().id == before.id
+
+
+def test_text_that_is_not_unicode_is_refused_not_crashing_the_database() -> None:
+    last = service.current().id
+    with pytest.raises(SiteConfigError) as info:
+        service.update(last, '{\n  "externalURL": "http://x\ud800"}')  # e.g. from a JSON body
+    assert info.value.problems == ["line 2, column 27: not valid Unicode text"]
+    with pytest.raises(SiteConfigError) as info:
+        service.update(last, '{"email.senderName": "\\ud800"}')
+    assert info.value.problems[0].startswith("email.senderName: contains an unpaired surrogate")
 
 
 def test_effective_contents_redacts_and_saving_it_back_keeps_the_secrets() -> None:

@@ -104,7 +104,7 @@ async def test_async_wait_and_other_process(smtp_server: ServerFactory) -> None:
         "c=smtplib.SMTP('127.0.0.1', int(sys.argv[1]), timeout=5);"
         "c.sendmail('a@example.com',['b@example.com'],b'\\r\\nx\\r\\n');c.quit()"
     )
-    proc = subprocess.run(  # noqa: S603 -- our own interpreter and code
+    proc = subprocess.run(
         [sys.executable, "-c", code, str(server.port)], capture_output=True, timeout=20
     )
     assert proc.returncode == 0, proc.stderr

@@ -29,5 +29,7 @@ def _visible(error: GraphQLError) -> bool:
 
 
 schema = strawberry.Schema(
-    query=Query, mutation=Mutation, extensions=[lambda: MaskErrors(should_mask_error=lambda e: not _visible(e))]
+    query=Query,
+    mutation=Mutation,
+    extensions=[lambda: MaskErrors(should_mask_error=lambda e: not _visible(e))],
 )

@@ -7,7 +7,11 @@ from django.views.static import serve
 from sitemail.api import views
 
 # Only the files the console needs are reachable, never the rest of node_modules.
-_VENDOR = r"^vendor/(?P<path>(graphiql/graphiql\.min\.(js|css)|react/umd/react\.production\.min\.js|react-dom/umd/react-dom\.production\.min\.js))$"
+_VENDOR = (
+    r"^vendor/(?P<path>(graphiql/graphiql\.min\.(js|css)"
+    r"|react/umd/react\.production\.min\.js"
+    r"|react-dom/umd/react-dom\.production\.min\.js))$"
+)
 
 urlpatterns = [
     path(".api/graphql", views.graphql, name="graphql"),

@@ -19,11 +19,13 @@ def _no_response(request: HttpRequest) -> HttpResponse:  # CsrfViewMiddleware ne
     raise AssertionError("unreachable")
 
 
-class GraphQLView(AsyncGraphQLView):  # type: ignore[type-arg]
+class GraphQLView(AsyncGraphQLView):
     graphql_ide = None
     allow_queries_via_get = False
 
-    async def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+    async def dispatch(  # type: ignore[override]
+        self, request: HttpRequest, *args: Any, **kwargs: Any
+    ) -> HttpResponseBase:
         if getattr(request, "token_authenticated", False):
             request.sitemail_user = request.user  # type: ignore[attr-defined]
             return await super().dispatch(request, *args, **kwargs)
@@ -40,7 +42,9 @@ class GraphQLView(AsyncGraphQLView):  # type: ignore[type-arg]
 
     async def get_context(self, request: HttpRequest, response: HttpResponse) -> Context:  # type: ignore[override]
         user = getattr(request, "sitemail_user", None)
-        return Context(request=request, response=response, user=user if isinstance(user, User) else None)
+        return Context(
+            request=request, response=response, user=user if isinstance(user, User) else None
+        )
 
 
 graphql = csrf_exempt(GraphQLView.as_view(schema=schema))

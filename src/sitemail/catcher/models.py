@@ -32,5 +32,5 @@ class CaughtMail(models.Model):
         body = self.parsed().get_body(preferencelist=(subtype,))
         if body is None or body.get_content_subtype() != subtype:
             return ""
-        content = body.get_content()  # type: ignore[attr-defined]
+        content = body.get_content()
         return str(content)

@@ -169,9 +169,9 @@ def dumps(value: Any, indent: str = "", unit: str = "  ") -> str:
     """JSON for `value`, pretty-printed so that it sits at `indent` in the surrounding text."""
     _check_finite(value)
     if isinstance(value, dict | list) and value:
-        text = json.dumps(value, indent=unit, ensure_ascii=False)
+        text = _json(value, unit)
         return text.replace("\n", "\n" + indent)
-    return json.dumps(value, ensure_ascii=False)
+    return _json(value)
 
 
 def set_path(text: str, path: Path, value: Any, *, comment: str | None = None) -> str:
@@ -182,6 +182,7 @@ def set_path(text: str, path: Path, value: Any, *, comment: str | None = None) -
     """
     if not path:
         raise ValueError("set_path needs a non-empty path")
+    _check_finite(value)
     doc = Document(text)
     node: Value = doc.model.value
     if not isinstance(node, JSONObject):
@@ -373,6 +374,15 @@ def _span(node: Node) -> tuple[int, int]:
 # --- editing -------------------------------------------------------------------------------
 
 
+def _json(value: Any, indent: str | None = None) -> str:
+    text = json.dumps(value, indent=indent, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # unpaired surrogates: only \u escapes can carry them
+        text = json.dumps(value, indent=indent)
+    return text
+
+
 def _check_finite(value: Any) -> None:
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"{value} cannot be written as JSON")
@@ -440,7 +450,7 @@ def _replace(doc: Document, node: Value, value: Any, comment: str | None, path: 
     indent = _line_indent(text, start)
     parent = doc.node(path[:-1])
     if parent is not None and _one_line(doc.text, parent):
-        new = json.dumps(value, ensure_ascii=False)  # keep a one-line object on one line
+        new = _json(value)  # keep a one-line object on one line
     else:
         new = dumps(value, indent, _indent_unit(doc))
     edits = [(start, end, new)]
@@ -485,7 +495,7 @@ def _insert(doc: Document, obj: JSONObject, key: str, value: Any, comment: str |
         after = _span(trailing)[1] if trailing is not None else last_value_end
         if multiline:
             indent = _line_indent(text, last_key_start)
-            pair = f"{json.dumps(key, ensure_ascii=False)}: {dumps(value, indent, unit)}"
+            pair = f"{_json(key)}: {dumps(value, indent, unit)}"
             new = "\n" + _comment_lines(comment, indent) + indent + pair
             if trailing is not None:
                 new += ","
@@ -494,14 +504,14 @@ def _insert(doc: Document, obj: JSONObject, key: str, value: Any, comment: str |
             if trailing is None:
                 edits.append((last_value_end, last_value_end, ","))
             return _apply(text, edits)
-        pair = f"{json.dumps(key, ensure_ascii=False)}: {json.dumps(value, ensure_ascii=False)}"
+        pair = f"{_json(key)}: {_json(value)}"
         if trailing is not None:
             return _apply(text, [(after, after, f" {pair},")])
         return _apply(text, [(last_value_end, last_value_end, f", {pair}")])
 
     outer = _line_indent(text, open_pos)
     indent = outer + unit
-    pair = f"{json.dumps(key, ensure_ascii=False)}: {dumps(value, indent, unit)}"
+    pair = f"{_json(key)}: {dumps(value, indent, unit)}"
     if multiline and _starts_line(text, close_pos):
         line_start = _line_start(text, close_pos)
         return _apply(

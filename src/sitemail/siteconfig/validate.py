@@ -163,6 +163,11 @@ class Validation:
 
 def validate(text: str) -> Validation:
     """Parse and check `text`; reports every problem found, not only the first."""
+    if not _is_unicode(text):  # e.g. a lone surrogate from a JSON request body
+        pos = next(i for i, c in enumerate(text) if not _is_unicode(c))
+        line = text.count("\n", 0, pos) + 1
+        column = pos - text.rfind("\n", 0, pos)
+        return Validation([f"line {line}, column {column}: not valid Unicode text"], [])
     try:
         doc = jsonc.Document(text)
     except jsonc.JSONCError as exc:
@@ -179,7 +184,7 @@ def validate(text: str) -> Validation:
         for path in doc.duplicate_keys()
     ]
     with_errors = {_path_of(m) for m in errors}
-    errors += [m for m in _non_finite(value) if _path_of(m) not in with_errors]
+    errors += [m for m in _bad_values(value) if _path_of(m) not in with_errors]
     _check_keys(value, errors, warnings)
     smtp = value.get("email.smtp")
     if isinstance(smtp, dict):
@@ -205,7 +210,7 @@ def check_templates(templates: dict[str, Any], errors: list[str], warnings: list
 
 def _schema_errors(value: dict[str, Any]) -> list[str]:
     found = sorted(_validator.iter_errors(value), key=lambda e: format_path(e.absolute_path))
-    return [message for error in found for message in _describe(error)]
+    return list(dict.fromkeys(m for error in found for m in _describe(error)))
 
 
 def _hint_key(path: tuple[PathElem, ...]) -> str:
@@ -297,17 +302,29 @@ def _describe(error: ValidationError) -> Iterator[str]:
 # --- checks a schema cannot express --------------------------------------------------------
 
 
-def _non_finite(value: Any, path: tuple[PathElem, ...] = ()) -> list[str]:
+def _bad_values(value: Any, path: tuple[PathElem, ...] = ()) -> list[str]:
+    """Values JSON cannot carry: NaN and infinities, and strings with unpaired surrogates."""
+    where = format_path(path) or "(top level)"
     if isinstance(value, float) and not math.isfinite(value):
-        return [
-            f"{format_path(path) or '(top level)'}: {value} is not a number JSON allows; "
-            "use a finite number"
-        ]
+        return [f"{where}: {value} is not a number JSON allows; use a finite number"]
+    if isinstance(value, str) and not _is_unicode(value):
+        return [f"{where}: contains an unpaired surrogate escape (\\ud800-\\udfff); remove it"]
     if isinstance(value, dict):
-        return [m for k, v in value.items() for m in _non_finite(v, (*path, k))]
+        found = [
+            f"{where}: the key {k!r} is not valid Unicode" for k in value if not _is_unicode(k)
+        ]
+        return found + [m for k, v in value.items() for m in _bad_values(v, (*path, k))]
     if isinstance(value, list):
-        return [m for i, v in enumerate(value) for m in _non_finite(v, (*path, i))]
+        return [m for i, v in enumerate(value) for m in _bad_values(v, (*path, i))]
     return []
+
+
+def _is_unicode(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _check_keys(doc: dict[str, Any], errors: list[str], warnings: list[str]) -> None:

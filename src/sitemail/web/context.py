@@ -10,4 +10,7 @@ from django.http import HttpRequest
 
 
 def site(request: HttpRequest) -> dict[str, Any]:
-    return {"product_name": settings.PRODUCT_NAME, "dev_mode": os.environ.get("SITEMAIL_DEV") == "1"}
+    return {
+        "product_name": settings.PRODUCT_NAME,
+        "dev_mode": os.environ.get("SITEMAIL_DEV") == "1",
+    }

@@ -13,5 +13,7 @@ urlpatterns = [
     path("sign-out", views.sign_out, name="sign-out"),
     path("mailcatcher", views.mailcatcher, name="mailcatcher"),
     path("mailcatcher/<int:pk>", views.mailcatcher_detail, name="mailcatcher-detail"),
-    re_path(r"^static/(?P<path>.*)$", serve, {"document_root": settings.BASE_DIR / "web" / "static"}),
+    re_path(
+        r"^static/(?P<path>.*)$", serve, {"document_root": settings.BASE_DIR / "web" / "static"}
+    ),
 ]

@@ -40,12 +40,16 @@ async def sign_in(request: HttpRequest) -> HttpResponse:
     context = {"next": next_url, "username": "", "error": ""}
     if request.method == "POST":
         username = request.POST.get("username", "")
-        user = await aauthenticate(request, username=username, password=request.POST.get("password", ""))
+        user = await aauthenticate(
+            request, username=username, password=request.POST.get("password", "")
+        )
         if user is not None:
             await alogin(request, user)
             return HttpResponseRedirect(next_url)
         context.update(username=username, error="Incorrect username or password.")
-    return await sync_to_async(render)(request, "web/sign_in.html", context, status=401 if context["error"] else 200)
+    return await sync_to_async(render)(
+        request, "web/sign_in.html", context, status=401 if context["error"] else 200
+    )
 
 
 @require_POST
@@ -75,7 +79,10 @@ async def mailcatcher_detail(request: HttpRequest, pk: int) -> HttpResponse:
     parsed = message.parsed()
     context = {
         "message": message,
-        "headers": [("Envelope from", message.mail_from), ("Envelope to", ", ".join(message.rcpt_tos))]
+        "headers": [
+            ("Envelope from", message.mail_from),
+            ("Envelope to", ", ".join(message.rcpt_tos)),
+        ]
         + [(k, str(v)) for k, v in parsed.items()],
         "text": message.part("plain"),
         "html": message.part("html"),

@@ -7,59 +7,108 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='User',
+            name="User",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('password', models.CharField(max_length=128, verbose_name='password')),
-                ('last_login', models.DateTimeField(blank=True, null=True, verbose_name='last login')),
-                ('username', models.CharField(max_length=255, unique=True)),
-                ('display_name', models.CharField(blank=True, default='', max_length=255)),
-                ('site_admin', models.BooleanField(default=False)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("password", models.CharField(max_length=128, verbose_name="password")),
+                (
+                    "last_login",
+                    models.DateTimeField(blank=True, null=True, verbose_name="last login"),
+                ),
+                ("username", models.CharField(max_length=255, unique=True)),
+                ("display_name", models.CharField(blank=True, default="", max_length=255)),
+                ("site_admin", models.BooleanField(default=False)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'db_table': 'users',
+                "db_table": "users",
             },
         ),
         migrations.CreateModel(
-            name='AccessToken',
+            name="AccessToken",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('note', models.CharField(blank=True, default='', max_length=255)),
-                ('scopes', models.JSONField(default=list)),
-                ('token_sha256', models.CharField(max_length=64, unique=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('last_used_at', models.DateTimeField(blank=True, null=True)),
-                ('deleted_at', models.DateTimeField(blank=True, null=True)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='access_tokens', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("note", models.CharField(blank=True, default="", max_length=255)),
+                ("scopes", models.JSONField(default=list)),
+                ("token_sha256", models.CharField(max_length=64, unique=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("last_used_at", models.DateTimeField(blank=True, null=True)),
+                ("deleted_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="access_tokens",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'db_table': 'access_tokens',
+                "db_table": "access_tokens",
             },
         ),
         migrations.CreateModel(
-            name='UserEmail',
+            name="UserEmail",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('email', models.CharField(max_length=320)),
-                ('verified_at', models.DateTimeField(blank=True, null=True)),
-                ('is_primary', models.BooleanField(default=False)),
-                ('verification_code_hash', models.CharField(blank=True, default='', max_length=128)),
-                ('last_verification_sent_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='emails', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("email", models.CharField(max_length=320)),
+                ("verified_at", models.DateTimeField(blank=True, null=True)),
+                ("is_primary", models.BooleanField(default=False)),
+                (
+                    "verification_code_hash",
+                    models.CharField(blank=True, default="", max_length=128),
+                ),
+                ("last_verification_sent_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="emails",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'db_table': 'user_emails',
-                'constraints': [models.UniqueConstraint(django.db.models.functions.text.Lower('email'), models.F('user'), name='user_email_unique_per_user'), models.UniqueConstraint(django.db.models.functions.text.Lower('email'), condition=models.Q(('verified_at__isnull', False)), name='user_email_verified_unique'), models.UniqueConstraint(models.F('user'), condition=models.Q(('is_primary', True)), name='user_email_one_primary')],
+                "db_table": "user_emails",
+                "constraints": [
+                    models.UniqueConstraint(
+                        django.db.models.functions.text.Lower("email"),
+                        models.F("user"),
+                        name="user_email_unique_per_user",
+                    ),
+                    models.UniqueConstraint(
+                        django.db.models.functions.text.Lower("email"),
+                        condition=models.Q(("verified_at__isnull", False)),
+                        name="user_email_verified_unique",
+                    ),
+                    models.UniqueConstraint(
+                        models.F("user"),
+                        condition=models.Q(("is_primary", True)),
+                        name="user_email_one_primary",
+                    ),
+                ],
             },
         ),
     ]

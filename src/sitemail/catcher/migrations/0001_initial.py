@@ -4,26 +4,29 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='CaughtMail',
+            name="CaughtMail",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('mail_from', models.CharField(max_length=320)),
-                ('rcpt_tos', models.JSONField(default=list)),
-                ('subject', models.CharField(default='', max_length=998)),
-                ('data', models.BinaryField()),
-                ('received_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("mail_from", models.CharField(max_length=320)),
+                ("rcpt_tos", models.JSONField(default=list)),
+                ("subject", models.CharField(default="", max_length=998)),
+                ("data", models.BinaryField()),
+                ("received_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'db_table': 'caught_mail',
-                'ordering': ['-id'],
+                "db_table": "caught_mail",
+                "ordering": ["-id"],
             },
         ),
     ]
