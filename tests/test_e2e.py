@@ -32,9 +32,12 @@ class Instance:
     token: str = ""
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [SITEMAIL, *args], env=self.env, capture_output=True, text=True, timeout=60, check=check
+        result = subprocess.run(
+            [SITEMAIL, *args], env=self.env, capture_output=True, text=True, timeout=60
         )
+        if check and result.returncode != 0:
+            raise AssertionError(f"sitemail {' '.join(args)} failed: {result.stderr}")
+        return result
 
     def gql(
         self, query: str, variables: dict[str, Any] | None = None, token: str | None = None
@@ -65,12 +68,14 @@ class Instance:
         return str(body["data"]["sendTestEmail"])
 
 
-@pytest.fixture
-def instance(tmp_path: Path, trust_test_ca: str) -> Iterator[Instance]:
+@pytest.fixture(scope="module")
+def instance(tmp_path_factory: pytest.TempPathFactory, smtp_ca: Any) -> Iterator[Instance]:
+    """One server for the module: starting one costs seconds (migrations, imports)."""
     env = {
         k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "DJANGO_SETTINGS_MODULE"}
     }
-    env["SITEMAIL_DATA_DIR"] = str(tmp_path / "data")
+    env["SITEMAIL_DATA_DIR"] = str(tmp_path_factory.mktemp("e2e") / "data")
+    env["SSL_CERT_FILE"] = str(smtp_ca.ca_path)  # the server and CLI trust the test CA
     port = _free_port()
     proc = subprocess.Popen(
         [SITEMAIL, "serve", "--port", str(port)],
