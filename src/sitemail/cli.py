@@ -116,6 +116,17 @@ def cmd_send_test_email(args: argparse.Namespace) -> None:
         raise SystemExit(1)
 
 
+def cmd_repos_add(args: argparse.Namespace) -> None:
+    from sitemail.monitors import repos
+
+    _migrate()
+    try:
+        repo = repos.add(args.source, args.name)
+    except repos.RepoError as exc:
+        raise CLIError(str(exc)) from exc
+    print(f"Added repository {repo.name} (id {repo.pk}), mirrored at {repo.mirror_path}")
+
+
 def cmd_mailcatcher(args: argparse.Namespace) -> None:
     from sitemail.serve import run_catcher
 
@@ -190,6 +201,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("send-test-email", cmd_send_test_email, "send a test email now and print the result")
     p.add_argument("to")
+
+    repos = add("repos", lambda a: None, "manage mirrored git repositories").add_subparsers(
+        dest="sub", required=True
+    )
+    p = add("add", cmd_repos_add, "mirror a git repository (local path or clone URL)", repos)
+    p.add_argument("source", metavar="PATH_OR_URL")
+    p.add_argument("--name", help="repository name (default: from the path or URL)")
 
     p = add("mailcatcher", cmd_mailcatcher, "run only the built-in mail catcher")
     p.add_argument("--host", default="127.0.0.1")

@@ -52,6 +52,7 @@ def _start_catcher(host: str, port: int) -> Any:
 
 
 async def serve(*, host: str, port: int, worker: bool, dev: bool, catcher_port: int) -> None:
+    from sitemail.monitors.loop import TriggerLoop
     from sitemail.outbox.worker import Worker
 
     catcher = None
@@ -73,12 +74,15 @@ async def serve(*, host: str, port: int, worker: bool, dev: bool, catcher_port: 
     server = uvicorn.Server(config)
     stop = asyncio.Event()
     worker_task = asyncio.create_task(Worker().run(stop)) if worker else None
+    monitors_task = asyncio.create_task(TriggerLoop().run(stop)) if worker else None
     try:
         await server.serve()  # uvicorn handles SIGINT/SIGTERM and returns
     finally:
         stop.set()
         if worker_task is not None:
             await worker_task
+        if monitors_task is not None:
+            await monitors_task
         if catcher is not None:
             catcher.stop()
 
@@ -89,7 +93,12 @@ async def run_worker(*, concurrency: int, batch_size: int) -> None:
     stop = asyncio.Event()
     await _with_signals(stop)
     log.warning("worker started (concurrency %d); SIGTERM drains and exits", concurrency)
-    await Worker(concurrency=concurrency, batch_size=batch_size).run(stop)
+    # The code monitor trigger loop runs beside delivery (each monitor is claimed in the database).
+    from sitemail.monitors.loop import TriggerLoop
+
+    await asyncio.gather(
+        Worker(concurrency=concurrency, batch_size=batch_size).run(stop), TriggerLoop().run(stop)
+    )
 
 
 async def run_catcher(host: str, port: int) -> None:

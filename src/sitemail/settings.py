@@ -84,6 +84,8 @@ INSTALLED_APPS = [
     "sitemail.web",
     "sitemail.api",
     "sitemail.catcher",
+    "sitemail.admin",
+    "sitemail.monitors",
 ]
 
 MIDDLEWARE = [
@@ -92,6 +94,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "sitemail.admin.middleware.MetricsBearerMiddleware",
     "sitemail.accounts.middleware.AccessTokenMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]

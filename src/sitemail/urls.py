@@ -3,6 +3,9 @@
 from django.urls import include, path
 
 urlpatterns = [
+    path("", include("sitemail.accounts.urls")),
     path("", include("sitemail.web.urls")),
     path("", include("sitemail.api.urls")),
+    path("", include("sitemail.admin.urls")),
+    path("", include("sitemail.monitors.urls")),
 ]

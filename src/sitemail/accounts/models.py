@@ -19,6 +19,15 @@ class User(AbstractBaseUser):
     display_name = models.CharField(max_length=255, default="", blank=True)
     site_admin = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Password reset / set-password: SHA-256 of the one outstanding code (single use).
+    password_reset_code_hash = models.CharField(max_length=64, default="", blank=True)
+    password_reset_code_sent_at = models.DateTimeField(null=True, blank=True)
+    # Set-password links also verify the address they were sent to.
+    password_reset_verifies_email = models.CharField(max_length=320, default="", blank=True)
+    # Lockout (auth.lockout): failures counted within a window; locked until a time.
+    failed_sign_ins = models.IntegerField(default=0)
+    failed_sign_ins_since = models.DateTimeField(null=True, blank=True)
+    locked_until = models.DateTimeField(null=True, blank=True)
 
     USERNAME_FIELD = "username"
     REQUIRED_FIELDS: ClassVar[list[str]] = []
@@ -57,6 +66,11 @@ class UserEmail(models.Model):
             models.UniqueConstraint(
                 "user", condition=Q(is_primary=True), name="user_email_one_primary"
             ),
+            # primaryEmail is only ever a verified address.
+            models.CheckConstraint(
+                condition=Q(is_primary=False) | Q(verified_at__isnull=False),
+                name="user_email_primary_is_verified",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -65,6 +79,19 @@ class UserEmail(models.Model):
     @property
     def verified(self) -> bool:
         return self.verified_at is not None
+
+
+class RateLimit(models.Model):
+    """The last time an action keyed by user or address happened (shared by all replicas)."""
+
+    key = models.CharField(max_length=400, unique=True)
+    last_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "auth_rate_limits"
+
+    def __str__(self) -> str:
+        return self.key
 
 
 class AccessToken(models.Model):

@@ -5,11 +5,18 @@ from __future__ import annotations
 import hashlib
 import secrets
 
+from django.db import transaction
 from django.utils import timezone
 
+from sitemail.accounts import notify
 from sitemail.accounts.models import AccessToken, User
+from sitemail.accounts.users import Forbidden, UserError, require_self_or_admin
 
 PREFIX = "sgp_"
+SCOPE_USER_ALL = "user:all"
+SCOPE_SUDO = "site-admin:sudo"
+SCOPES = frozenset({SCOPE_USER_ALL, SCOPE_SUDO})
+MAX_NOTE = 255
 
 
 def _digest(token: str) -> str:
@@ -23,6 +30,70 @@ def create(user: User, note: str = "", scopes: list[str] | None = None) -> tuple
         user=user, note=note, scopes=scopes or ["user:all"], token_sha256=_digest(secret)
     )
     return row, secret
+
+
+def issue(actor: User | None, user: User, scopes: list[str], note: str) -> tuple[AccessToken, str]:
+    """createAccessToken: checked scopes, and `New PRODUCT access token created` to the user."""
+    require_self_or_admin(actor, user)
+    if len(note) > MAX_NOTE:
+        raise UserError(f"note: too long (at most {MAX_NOTE} characters)")
+    wanted = sorted(set(scopes))
+    if SCOPE_USER_ALL not in wanted:
+        raise UserError(f"scopes: must include {SCOPE_USER_ALL!r}")
+    unknown = [s for s in wanted if s not in SCOPES]
+    if unknown:
+        raise UserError(
+            f"scopes: unknown {', '.join(unknown)}; allowed: {', '.join(sorted(SCOPES))}"
+        )
+    if SCOPE_SUDO in wanted and not user.site_admin:
+        raise Forbidden(f"scopes: only site admins may have {SCOPE_SUDO!r}")
+    with transaction.atomic():
+        row, secret = create(user, note=note, scopes=wanted)
+        _notify("access_token_created", user, row)
+    return row, secret
+
+
+def list_for(actor: User | None, user: User) -> list[AccessToken]:
+    require_self_or_admin(actor, user)
+    return list(AccessToken.objects.filter(user=user, deleted_at__isnull=True).order_by("-pk"))
+
+
+def get(token_id: int | str) -> AccessToken:
+    try:
+        return AccessToken.objects.select_related("user").get(
+            pk=int(token_id), deleted_at__isnull=True
+        )
+    except (AccessToken.DoesNotExist, ValueError, TypeError, OverflowError) as exc:
+        raise UserError(f"access token {token_id!r} not found") from exc
+
+
+def find_by_secret(secret: str) -> AccessToken:
+    row = (
+        AccessToken.objects.select_related("user")
+        .filter(token_sha256=_digest(secret), deleted_at__isnull=True)
+        .first()
+    )
+    if row is None:
+        raise UserError("access token not found")
+    return row
+
+
+def delete(actor: User | None, row: AccessToken) -> None:
+    """deleteAccessToken: the owner or a site admin; `PRODUCT access token deleted` to the owner."""
+    require_self_or_admin(actor, row.user)
+    with transaction.atomic():
+        updated = AccessToken.objects.filter(pk=row.pk, deleted_at__isnull=True).update(
+            deleted_at=timezone.now()
+        )
+        if updated:
+            _notify("access_token_deleted", row.user, row)
+
+
+def _notify(kind: str, user: User, row: AccessToken) -> None:
+    address = notify.primary_address(user)
+    if address is not None:
+        context = {"username": user.username, "note": row.note, "scopes": " ".join(row.scopes)}
+        notify.send(kind, address, context)
 
 
 def authenticate_sync(secret: str) -> User | None:

@@ -17,7 +17,31 @@ class UserError(ValueError):
     """A user-facing problem with the input; the message names the field and the fix."""
 
 
+class Forbidden(UserError):
+    """The caller may not do this (a user acts for themselves, a site admin for anyone)."""
+
+
+MAX_EMAIL_LENGTH = 320
+
+
+def require_self_or_admin(actor: User | None, user: User) -> User:
+    """The actor, if it is `user` or a site admin; else Forbidden."""
+    if actor is None:
+        raise Forbidden("not authenticated: sign in first")
+    if actor.pk != user.pk and not actor.site_admin:
+        raise Forbidden("must be authenticated as the user or as a site admin")
+    return actor
+
+
+def require_admin(actor: User | None) -> User:
+    if actor is None or not actor.site_admin:
+        raise Forbidden("must be site admin")
+    return actor
+
+
 def normalize_email(email: str) -> str:
+    if len(email) > MAX_EMAIL_LENGTH:
+        raise UserError(f"email: too long (at most {MAX_EMAIL_LENGTH} characters)")
     try:
         return validate_email(email, check_deliverability=False).normalized
     except EmailNotValidError as exc:
@@ -25,7 +49,7 @@ def normalize_email(email: str) -> str:
 
 
 def check_username(username: str) -> str:
-    if not USERNAME_RE.match(username):
+    if len(username) > 255 or not USERNAME_RE.match(username):
         raise UserError(
             f"username: {username!r} is invalid; use letters, digits, single dashes or dots "
             "(not at the start or end), at most 255 characters"
@@ -73,3 +97,34 @@ def get_by_username(username: str) -> User:
         return User.objects.get(username__iexact=username)
     except User.DoesNotExist as exc:
         raise UserError(f"user {username!r} not found") from exc
+
+
+def get_by_id(user_id: int | str) -> User:
+    try:
+        return User.objects.get(pk=int(user_id))
+    except (User.DoesNotExist, ValueError, TypeError, OverflowError) as exc:
+        raise UserError(f"user {user_id!r} not found") from exc
+
+
+def admin_create_user(
+    actor: User | None, username: str, email: str, *, verified_email: bool = True
+) -> tuple[User, str | None]:
+    """createUser and /site-admin/users/new: a user with no password and a set-password link.
+
+    A verified address is vouched for by the admin. An unverified one gets the set-password
+    email (when email is configured), whose link also verifies it. The link is None when
+    `builtin` is not an auth provider: then no password links exist at all.
+    """
+    from sitemail.accounts import notify, passwords
+    from sitemail.siteconfig import service as siteconfig
+
+    require_admin(actor)
+    with transaction.atomic():
+        user = create_user(username, email, verified=verified_email)
+        if not siteconfig.get_settings().auth.builtin_enabled:
+            return user, None
+        address = normalize_email(email)
+        url = passwords.new_reset_url(user, verifies_email="" if verified_email else address)
+        if not verified_email and notify.email_enabled():
+            notify.send("set_password", address, {"username": user.username, "url": url})
+    return user, url

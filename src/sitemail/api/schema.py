@@ -2,23 +2,40 @@
 
 from __future__ import annotations
 
+import logging
+
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
+from strawberry.types import ExecutionContext
 
+from sitemail.api.accounts import AccountsMutation
 from sitemail.api.context import AuthError
+from sitemail.api.deliveries import DeliveriesMutation, DeliveriesQuery
+from sitemail.api.diagnostics import DiagnosticsMutation
 from sitemail.api.email import EmailMutation
+from sitemail.api.monitors import MonitorsMutation, MonitorsQuery
 from sitemail.api.siteconfig import SiteConfigMutation, SiteConfigQuery
 from sitemail.api.users import UserQuery
 
 
+log = logging.getLogger("sitemail.api")
+
+
 @strawberry.type
-class Query(SiteConfigQuery, UserQuery):
+class Query(SiteConfigQuery, UserQuery, DeliveriesQuery, MonitorsQuery):
     pass
 
 
 @strawberry.type
-class Mutation(SiteConfigMutation, EmailMutation):
+class Mutation(
+    SiteConfigMutation,
+    EmailMutation,
+    DeliveriesMutation,
+    DiagnosticsMutation,
+    AccountsMutation,
+    MonitorsMutation,
+):
     pass
 
 
@@ -28,7 +45,20 @@ def _visible(error: GraphQLError) -> bool:
     return original is None or isinstance(original, AuthError | GraphQLError | ValueError)
 
 
-schema = strawberry.Schema(
+class Schema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        # Refusals and bad input are answers, not faults: log only the unexpected (with traceback).
+        unexpected = [e for e in errors if not _visible(e)]
+        if unexpected:
+            super().process_errors(unexpected, execution_context)
+        for error in errors:
+            if _visible(error):
+                log.info("graphql: %s", error.message)
+
+
+schema = Schema(
     query=Query,
     mutation=Mutation,
     extensions=[lambda: MaskErrors(should_mask_error=lambda e: not _visible(e))],

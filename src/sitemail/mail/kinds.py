@@ -69,3 +69,34 @@ register(
 register(
     Kind("set_password", secrets=frozenset({"url"}), override="setPassword", example=_RESET_EXAMPLE)
 )
+# Account emails (sitemail.accounts): links carry codes, so `url` is secret in every kind with one.
+register(
+    Kind(
+        "verify_email",
+        secrets=frozenset({"url"}),
+        example={
+            "username": "alice",
+            "email": "alice@example.com",
+            "url": "https://sourcegraph.example.com/-/verify-email?code=x",
+        },
+    )
+)
+register(
+    Kind(
+        "account_locked",
+        secrets=frozenset({"url"}),
+        example={
+            "username": "alice",
+            "url": "https://sourcegraph.example.com/-/unlock-account?token=x",
+        },
+    )
+)
+register(
+    Kind(
+        "account_update",
+        example={"username": "alice", "message": "The email address bob@example.com was added."},
+    )
+)
+_TOKEN_EXAMPLE = {"username": "alice", "note": "CI", "scopes": "user:all"}
+register(Kind("access_token_created", example=_TOKEN_EXAMPLE))
+register(Kind("access_token_deleted", example=_TOKEN_EXAMPLE))

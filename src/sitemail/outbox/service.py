@@ -7,11 +7,13 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from django.db import transaction
 from django.utils import timezone
 
 from sitemail.mail import kinds
 from sitemail.mail.build import MailBuildError, build, new_message_id
 from sitemail.mail.render import render
+from sitemail.outbox import wake
 from sitemail.outbox.models import OutboxMessage, Status
 from sitemail.siteconfig.typed import SiteSettings
 
@@ -140,6 +142,8 @@ def enqueue(
         headers=headers,
     )
     row.save(force_insert=True)
+    if row.status == Status.QUEUED:
+        wake.enqueued()
     return row
 
 
@@ -157,7 +161,11 @@ def enqueue_many(
     rows = [
         prepare(kind, to, ctx, settings=resolved, secrets=secrets, now=now) for to, ctx in messages
     ]
-    return OutboxMessage.objects.bulk_create(rows, batch_size=batch_size)
+    with transaction.atomic():
+        created = OutboxMessage.objects.bulk_create(rows, batch_size=batch_size)
+        if any(row.status == Status.QUEUED for row in created):
+            wake.enqueued()
+    return created
 
 
 __all__ = ["DISABLED", "MailBuildError", "enqueue", "enqueue_many", "prepare"]

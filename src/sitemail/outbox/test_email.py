@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import secrets
 import string
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from asgiref.sync import sync_to_async
 from django.utils import timezone
@@ -12,6 +14,7 @@ from sitemail.accounts.models import User
 from sitemail.outbox.models import OutboxMessage, Status
 from sitemail.siteconfig import service as siteconfig
 from sitemail.smtp.errors import ConfigurationError, MailError, Step
+from sitemail.smtp.trace import TraceEvent
 
 KIND = "test_email"
 _ID_ALPHABET = string.ascii_lowercase + string.digits
@@ -29,26 +32,47 @@ def _test_id() -> str:
     return "".join(secrets.choice(_ID_ALPHABET) for _ in range(5))
 
 
+@dataclass
+class TestEmailOutcome:
+    """sendTestEmail's exact result string plus the step-by-step SMTP transcript (no secrets)."""
+
+    __test__ = False  # not a pytest class
+
+    result: str
+    ok: bool
+    started_at: datetime
+    steps: list[TraceEvent] = field(default_factory=list)
+    error: MailError | None = None
+
+
 async def send_test_email(to: str, actor: User | None = None) -> str:
     """Send now and return the exact result string; the attempt is logged either way."""
+    return (await send_test_email_traced(to, actor)).result
+
+
+async def send_test_email_traced(to: str, actor: User | None = None) -> TestEmailOutcome:
+    """`send_test_email`, also returning every SMTP step traced (the admin page's transcript)."""
     from sitemail.mail.build import MailBuildError, build
     from sitemail.mail.render import render
     from sitemail.smtp.transport import SMTPTransport
 
+    started_at = timezone.now()
     settings = await sync_to_async(siteconfig.get_settings)()
     smtp = settings.email.smtp
     if smtp is None:
-        return failure(
+        reason = (
             "email is disabled: set email.smtp (host, port, authentication) in the site "
             "configuration"
         )
+        return TestEmailOutcome(failure(reason), False, started_at)
     context = {"test_id": _test_id()}
     try:
         prepared = build(settings, to, render(KIND, context, settings))
     except MailBuildError as exc:
-        return failure(str(exc))
+        return TestEmailOutcome(failure(str(exc)), False, started_at)
 
-    transport = SMTPTransport(smtp)
+    steps: list[TraceEvent] = []
+    transport = SMTPTransport(smtp, tracer=steps.append)
     error: MailError | None = None
     try:
         refused = await transport.send(prepared.mail_from, prepared.rcpt_tos, prepared.data)
@@ -83,4 +107,5 @@ async def send_test_email(to: str, actor: User | None = None) -> str:
         last_code=error.code if error else None,
         last_error=error.reason if error else "",
     )
-    return failure(error.reason) if error else success(to)
+    result = failure(error.reason) if error else success(to)
+    return TestEmailOutcome(result, error is None, started_at, steps, error)

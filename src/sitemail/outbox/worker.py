@@ -29,6 +29,8 @@ from typing import Any, Literal, TypeVar
 from django.db import connection, transaction
 from django.utils import timezone
 
+from sitemail.outbox import wake
+from sitemail.outbox.metrics import SMTP_SEND_SECONDS
 from sitemail.outbox.models import OutboxMessage, Status
 from sitemail.outbox.policy import DEFAULT_POLICY, RetryPolicy
 from sitemail.siteconfig.typed import SiteSettings, SMTPConfig
@@ -118,7 +120,9 @@ class Worker:
     owner: the lease owner written on claimed rows (default host:pid:random).
     batch_size: rows per claim. concurrency: SMTP connections (lanes) kept open and reused.
     lease_seconds: how long a claim is exclusive; renewed while sending, so a crashed worker's
-    rows are due again that long after it died. poll_interval: idle wait between empty claims.
+    rows are due again that long after it died. poll_interval: the longest idle wait between
+    empty claims (default: 1 s on PostgreSQL, woken by NOTIFY; 0.1 s on SQLite, where only
+    enqueues in this process wake it). An enqueue's commit wakes an idle `run` at once.
     transport_factory: builds a Transport from `email.smtp` (default SMTPTransport).
     policy / clock / settings_provider: injectable for tests.
     async_commit: PostgreSQL only, see _tune_connection.
@@ -130,7 +134,7 @@ class Worker:
         batch_size: int = 100,
         concurrency: int = 8,
         lease_seconds: float = 60,
-        poll_interval: float = 1.0,
+        poll_interval: float | None = None,
         transport_factory: TransportFactory | None = None,
         *,
         policy: RetryPolicy = DEFAULT_POLICY,
@@ -144,7 +148,11 @@ class Worker:
         self.batch_size = batch_size
         self.concurrency = concurrency
         self.lease_seconds = lease_seconds
+        self._vendor = connection.vendor
+        if poll_interval is None:
+            poll_interval = 1.0 if self._vendor == "postgresql" else 0.1
         self.poll_interval = poll_interval
+        self._wake = asyncio.Event()
         self.policy = policy
         self.clock = clock
         self.stats: Counter[str] = Counter()
@@ -157,7 +165,6 @@ class Worker:
         self._warned_disabled = False
         self._last_summary = time.monotonic()
         self._summary_base: Counter[str] = Counter()
-        self._vendor = connection.vendor
         self.async_commit = async_commit
         self._tuned: object = None
 
@@ -168,6 +175,10 @@ class Worker:
         rest of the claimed rows and return. Errors are logged and retried, never raised."""
         log.info("outbox worker %s started (concurrency %d)", self.owner, self.concurrency)
         heartbeat = asyncio.create_task(self._heartbeat())
+        wake.register(self._wake)
+        listener = (
+            asyncio.create_task(wake.listen(self._wake)) if self._vendor == "postgresql" else None
+        )
         batch: list[ClaimedRow] = []
         pending: list[Outcome] = []
         failures = 0
@@ -184,10 +195,11 @@ class Worker:
                         await _sleep(stop, self.poll_interval)
                         continue
                     if not batch:
+                        self._wake.clear()  # before the claim: a later commit sets it again
                         batch = await self._exchange(pending, claim=True)
                         pending = []
                         if not batch:
-                            await _sleep(stop, self.poll_interval)
+                            await self._idle(stop)
                             continue
                     sending = asyncio.create_task(self._send_batch(batch, stop))
                     prefetched: list[ClaimedRow] = []
@@ -211,6 +223,10 @@ class Worker:
                     await _sleep(stop, min(30.0, self.poll_interval * 2**failures))
         finally:
             heartbeat.cancel()
+            wake.unregister(self._wake)
+            if listener is not None:
+                listener.cancel()
+                await asyncio.gather(listener, return_exceptions=True)
             try:
                 if pending:
                     await self._record(pending)
@@ -221,6 +237,15 @@ class Worker:
                 log.exception("outbox worker %s: could not record on shutdown", self.owner)
             await self.aclose()
             log.info("outbox worker %s stopped (%s)", self.owner, self._stats_text(self.stats))
+
+    async def _idle(self, stop: asyncio.Event) -> None:
+        """Wait for stop, an enqueue's commit, or poll_interval, whichever comes first."""
+        waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
+        try:
+            await asyncio.wait(waits, timeout=self.poll_interval, return_when="FIRST_COMPLETED")
+        finally:
+            for w in waits:
+                w.cancel()
 
     async def run_once(self) -> int:
         """Claim one batch, send it, record the outcomes; returns how many were processed."""
@@ -301,9 +326,11 @@ class Worker:
         return outcomes, list(queue)
 
     async def _send_one(self, slot: int, row: ClaimedRow) -> Outcome:
+        started = time.perf_counter()
         try:
             refused = await self._transport(slot).send(row.mail_from, row.rcpt_tos, row.data)
         except MailError as err:
+            SMTP_SEND_SECONDS.labels("error").observe(time.perf_counter() - started)
             return self._failed(row, err)
         except Exception as exc:  # a bug must not lose the outcome or stop the worker
             log.exception("outbox: unexpected error sending %s", row.message_id)
@@ -314,6 +341,7 @@ class Worker:
                 except Exception:
                     log.debug("outbox: closing a broken transport failed", exc_info=True)
             return self._failed(row, MailError(Step.DATA, f"unexpected error: {exc!r}"))
+        SMTP_SEND_SECONDS.labels("sent").observe(time.perf_counter() - started)
         self.stats["sent"] += 1
         now = self.clock()
         if not refused:

@@ -23,6 +23,7 @@ from sitemail.siteconfig.typed import (
     AuthSettings,
     EmailSettings,
     ExtraHeader,
+    LockoutSettings,
     OrgInvitationSettings,
     SiteSettings,
     SMTPConfig,
@@ -174,6 +175,20 @@ def _auth(doc: dict[str, Any]) -> AuthSettings:
             doc.get("auth.passwordResetLinkExpiry"), DEFAULT_PASSWORD_RESET_LINK_EXPIRY
         ),
         min_password_length=_int(doc.get("auth.minPasswordLength"), DEFAULT_MIN_PASSWORD_LENGTH),
+        lockout=_lockout(doc.get("auth.lockout")),
+    )
+
+
+def _lockout(value: Any) -> LockoutSettings:
+    d = LockoutSettings()
+    if not isinstance(value, dict):
+        return d
+    return LockoutSettings(
+        consecutive_period=_int(value.get("consecutivePeriod"), d.consecutive_period),
+        failed_attempt_threshold=_int(
+            value.get("failedAttemptThreshold"), d.failed_attempt_threshold
+        ),
+        lockout_period=_int(value.get("lockoutPeriod"), d.lockout_period),
     )
 
 

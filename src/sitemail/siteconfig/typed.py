@@ -80,6 +80,15 @@ class AuthProvider:
     options: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class LockoutSettings:
+    """`auth.lockout`: failed sign-ins within `consecutive_period` seconds lock the account."""
+
+    consecutive_period: int = 3600
+    failed_attempt_threshold: int = 5
+    lockout_period: int = 1800
+
+
 def _default_providers() -> tuple[AuthProvider, ...]:
     return (AuthProvider("builtin", {"allowSignup": False}),)
 
@@ -91,6 +100,7 @@ class AuthSettings:
     providers: tuple[AuthProvider, ...] = field(default_factory=_default_providers)
     password_reset_link_expiry: int = DEFAULT_PASSWORD_RESET_LINK_EXPIRY  # seconds
     min_password_length: int = DEFAULT_MIN_PASSWORD_LENGTH
+    lockout: LockoutSettings = field(default_factory=LockoutSettings)
 
     @property
     def builtin(self) -> AuthProvider | None:

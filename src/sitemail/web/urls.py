@@ -9,8 +9,6 @@ from sitemail.web import views
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
-    path("sign-in", views.sign_in, name="sign-in"),
-    path("sign-out", views.sign_out, name="sign-out"),
     path("mailcatcher", views.mailcatcher, name="mailcatcher"),
     path("mailcatcher/<int:pk>", views.mailcatcher_detail, name="mailcatcher-detail"),
     re_path(

@@ -5,11 +5,8 @@ from __future__ import annotations
 import os
 
 from asgiref.sync import sync_to_async
-from django.contrib.auth import aauthenticate, alogin, alogout
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
-from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_POST
 
 from sitemail.catcher.models import CaughtMail
 from sitemail.siteconfig import service as siteconfig
@@ -31,31 +28,6 @@ async def home(request: HttpRequest) -> HttpResponse:
         "web/home.html",
         {"email_enabled": settings.email.enabled, "dev_mode": _dev_mode(), "user": user},
     )
-
-
-async def sign_in(request: HttpRequest) -> HttpResponse:
-    next_url = request.POST.get("next") or request.GET.get("next") or "/"
-    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
-        next_url = "/"
-    context = {"next": next_url, "username": "", "error": ""}
-    if request.method == "POST":
-        username = request.POST.get("username", "")
-        user = await aauthenticate(
-            request, username=username, password=request.POST.get("password", "")
-        )
-        if user is not None:
-            await alogin(request, user)
-            return HttpResponseRedirect(next_url)
-        context.update(username=username, error="Incorrect username or password.")
-    return await sync_to_async(render)(
-        request, "web/sign_in.html", context, status=401 if context["error"] else 200
-    )
-
-
-@require_POST
-async def sign_out(request: HttpRequest) -> HttpResponse:
-    await alogout(request)
-    return HttpResponseRedirect("/")
 
 
 async def _may_see_catcher(request: HttpRequest) -> bool:

@@ -1,0 +1,1 @@
+"""Benchmarks: sitemail's delivery measured side by side with its anchors, in one run."""

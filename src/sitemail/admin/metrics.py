@@ -1,0 +1,75 @@
+"""Prometheus metrics: delivery totals, queue depth and age read from the outbox at scrape time.
+
+Counts come from the outbox table, so every process (web replicas, workers) reports the same
+numbers; the SMTP latency histogram is process-local (sitemail.outbox.metrics).
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+from collections.abc import Iterator
+
+from django.db.models import Count, Min, Sum
+from django.utils import timezone
+from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from sitemail.outbox.models import OutboxMessage, Status
+
+TOKEN_ENV = "SITEMAIL_METRICS_TOKEN"
+
+
+class OutboxCollector(Collector):
+    """Reads the outbox on each scrape (three aggregate queries)."""
+
+    def collect(self) -> Iterator[Metric]:
+        emails = CounterMetricFamily(
+            "sitemail_emails", "Emails in the outbox by kind and status.", labels=["kind", "status"]
+        )
+        for row in OutboxMessage.objects.values("kind", "status").annotate(n=Count("id")):
+            emails.add_metric([row["kind"], row["status"]], row["n"])
+        yield emails
+
+        queued = OutboxMessage.objects.filter(status=Status.QUEUED).aggregate(
+            n=Count("id"), oldest=Min("created_at")
+        )
+        yield GaugeMetricFamily(
+            "sitemail_outbox_queue_depth", "Messages queued for delivery.", value=queued["n"]
+        )
+        oldest = queued["oldest"]
+        age = (timezone.now() - oldest).total_seconds() if oldest else 0.0
+        yield GaugeMetricFamily(
+            "sitemail_outbox_oldest_queued_age_seconds",
+            "Age of the oldest queued message (0 when the queue is empty).",
+            value=max(0.0, age),
+        )
+        retried = OutboxMessage.objects.filter(attempts__gt=1).aggregate(
+            n=Sum("attempts"), rows=Count("id")
+        )
+        yield CounterMetricFamily(
+            "sitemail_email_retries",
+            "Delivery attempts after the first, over all messages in the outbox.",
+            value=(retried["n"] or 0) - retried["rows"],
+        )
+
+
+_registry = CollectorRegistry(auto_describe=False)
+_registry.register(OutboxCollector())
+
+
+def exposition() -> bytes:
+    """The text format: outbox metrics plus this process's (SMTP latency, admin retries)."""
+    return generate_latest(_registry) + generate_latest(REGISTRY)
+
+
+def token_allows(authorization: str) -> bool:
+    """`Authorization: Bearer <SITEMAIL_METRICS_TOKEN>` (for Prometheus, which has no session)."""
+    expected = os.environ.get(TOKEN_ENV, "")
+    scheme, _, given = authorization.partition(" ")
+    return (
+        bool(expected)
+        and scheme.lower() == "bearer"
+        and hmac.compare_digest(given.strip().encode(), expected.encode())
+    )

@@ -1,0 +1,129 @@
+"""GraphQL: the email log (emailDeliveries) and retry/cancel of one message, for site admins."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+from asgiref.sync import sync_to_async
+from graphql import GraphQLError
+
+from sitemail.admin import emaillog
+from sitemail.api.context import Info
+from sitemail.outbox import log
+from sitemail.outbox.metrics import ADMIN_RETRIES
+from sitemail.outbox.models import OutboxMessage
+
+
+@strawberry.type
+class EmailDelivery:
+    id: strawberry.ID
+    kind: str
+    recipient: str
+    subject: str
+    status: str
+    attempts: int
+    message_id: str = strawberry.field(name="messageID")
+    created_at: datetime
+    last_attempt_at: datetime | None
+    sent_at: datetime | None
+    last_step: str | None
+    last_code: int | None
+    last_error: str | None
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+@strawberry.type
+class EmailDeliveryConnection:
+    nodes: list[EmailDelivery]
+    page_info: PageInfo
+
+
+def _node(row: OutboxMessage) -> EmailDelivery:
+    return EmailDelivery(
+        id=strawberry.ID(str(row.id)),
+        kind=row.kind,
+        recipient=row.recipient,
+        subject=row.subject,
+        status=row.status,
+        attempts=row.attempts,
+        message_id=row.message_id,
+        created_at=row.created_at,
+        last_attempt_at=row.last_attempt_at,
+        sent_at=row.sent_at,
+        last_step=row.last_step or None,
+        last_code=row.last_code,
+        last_error=row.last_error or None,
+    )
+
+
+def _page(
+    first: int, after: str | None, status: str | None, kind: str | None, recipient: str | None
+) -> EmailDeliveryConnection:
+    if after is not None and not after.isdigit():
+        raise ValueError("after: use the endCursor of the previous page")
+    page = emaillog.page(
+        first=first,
+        after=int(after) if after else None,
+        status=status,
+        kind=kind,
+        recipient=recipient,
+    )
+    return EmailDeliveryConnection(
+        nodes=[_node(r) for r in page.rows],
+        page_info=PageInfo(
+            has_next_page=page.has_next,
+            end_cursor=str(page.next_after) if page.next_after is not None else None,
+        ),
+    )
+
+
+def _action(action: str, message: str) -> EmailDelivery:
+    try:
+        row = log.retry(message) if action == "retry" else log.cancel(message)
+    except OutboxMessage.DoesNotExist as exc:
+        raise ValueError(f"no email delivery with id {message}") from exc
+    except log.LogError as exc:
+        raise GraphQLError(str(exc)) from exc
+    if action == "retry":
+        ADMIN_RETRIES.inc()
+    return _node(row)
+
+
+@strawberry.type
+class DeliveriesQuery:
+    @strawberry.field(
+        description="The email log, newest first (site admins). Page with first/after "
+        "(after = pageInfo.endCursor); filter by status, kind and recipient."
+    )
+    async def email_deliveries(
+        self,
+        info: Info,
+        first: int = emaillog.DEFAULT_PAGE,
+        after: str | None = None,
+        status: str | None = None,
+        kind: str | None = None,
+        recipient: str | None = None,
+    ) -> EmailDeliveryConnection:
+        info.context.require_site_admin()
+        return await sync_to_async(_page)(first, after, status, kind, recipient)
+
+
+@strawberry.type
+class DeliveriesMutation:
+    @strawberry.mutation(
+        description="Queue a failed email again, due now, with the same Message-ID (site admins)."
+    )
+    async def retry_email_delivery(self, info: Info, id: strawberry.ID) -> EmailDelivery:
+        info.context.require_site_admin()
+        return await sync_to_async(_action)("retry", str(id))
+
+    @strawberry.mutation(description="Cancel a queued email (site admins).")
+    async def cancel_email_delivery(self, info: Info, id: strawberry.ID) -> EmailDelivery:
+        info.context.require_site_admin()
+        return await sync_to_async(_action)("cancel", str(id))

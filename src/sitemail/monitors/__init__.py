@@ -1,0 +1,1 @@
+"""Code monitors: repositories, the query language, trigger runs over new commits, actions."""
