@@ -54,7 +54,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _env(db: str, workdir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SITEMAIL_DEV")}
+    # SITEMAIL_TEST_POSTGRES would point a child without DATABASE_URL at the test suite's
+    # database: every child gets exactly the database chosen here.
+    drop = ("DATABASE_URL", "SITEMAIL_DEV", "SITEMAIL_TEST_POSTGRES", "SITE_CONFIG_FILE")
+    env = {k: v for k, v in os.environ.items() if k not in drop}
     env["DJANGO_SETTINGS_MODULE"] = "sitemail.settings"
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     if db.startswith("postgres"):
@@ -255,9 +258,10 @@ def test_email_latency(sink: Sink, workdir: Path, requests: int) -> list[float]:
             time.sleep(0.1)
 
         def cli(*args: str) -> str:
-            return subprocess.run(
-                [SITEMAIL, *args], env=env, capture_output=True, text=True, check=True
-            ).stdout
+            done = subprocess.run([SITEMAIL, *args], env=env, capture_output=True, text=True)
+            if done.returncode:
+                raise RuntimeError(f"sitemail {args[0]} {args[1]}: {done.stderr[-2000:]}")
+            return done.stdout
 
         cli(
             "users",

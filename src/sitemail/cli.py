@@ -127,6 +127,37 @@ def cmd_repos_add(args: argparse.Namespace) -> None:
     print(f"Added repository {repo.name} (id {repo.pk}), mirrored at {repo.mirror_path}")
 
 
+def cmd_orgs_invite(args: argparse.Namespace) -> None:
+    from rich.progress import Progress
+
+    from sitemail.accounts.models import User
+    from sitemail.accounts.users import get_by_username
+    from sitemail.orgs import bulk, service
+
+    try:
+        lines = Path(args.from_file).read_text().splitlines()
+    except OSError as exc:
+        raise CLIError(f"cannot read {args.from_file}: {exc.strerror}") from exc
+    org = service.get_by_name(args.org)
+    if args.sender:
+        sender = get_by_username(args.sender)
+    else:
+        found = User.objects.filter(site_admin=True).order_by("pk").first()
+        if found is None:
+            raise CLIError("no site admin to send invitations as: pass --sender USERNAME")
+        sender = found
+    entries = bulk.entries_of(lines)
+    with Progress(transient=True) as progress:
+        task = progress.add_task(f"Inviting to {org.name}", total=len(entries))
+        summary = bulk.invite_all(sender, org, entries, lambda _: progress.advance(task))
+    print(f"Sent {len(summary.sent)} invitation email(s) to join {org.name} as {sender.username}.")
+    if summary.invited_without_email:
+        print(f"Invited {len(summary.invited_without_email)} without email (email disabled).")
+    print(f"Skipped {len(summary.skipped)}:")
+    for entry, reason in summary.skipped:
+        print(f"  {entry}: {reason}")
+
+
 def cmd_mailcatcher(args: argparse.Namespace) -> None:
     from sitemail.serve import run_catcher
 
@@ -208,6 +239,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("add", cmd_repos_add, "mirror a git repository (local path or clone URL)", repos)
     p.add_argument("source", metavar="PATH_OR_URL")
     p.add_argument("--name", help="repository name (default: from the path or URL)")
+
+    orgs = add("orgs", lambda a: None, "manage organizations").add_subparsers(
+        dest="sub", required=True
+    )
+    p = add("invite", cmd_orgs_invite, "invite addresses or usernames listed in a file", orgs)
+    p.add_argument("org")
+    p.add_argument("--from-file", required=True, help="one address or username a line")
+    p.add_argument("--sender", help="username sending the invitations (default: a site admin)")
 
     p = add("mailcatcher", cmd_mailcatcher, "run only the built-in mail catcher")
     p.add_argument("--host", default="127.0.0.1")

@@ -80,12 +80,14 @@ INSTALLED_APPS = [
     "strawberry_django",
     "sitemail.siteconfig",
     "sitemail.accounts",
+    "sitemail.accounts.external",
     "sitemail.outbox",
     "sitemail.web",
     "sitemail.api",
     "sitemail.catcher",
     "sitemail.admin",
     "sitemail.monitors",
+    "sitemail.orgs",
 ]
 
 MIDDLEWARE = [

@@ -101,8 +101,12 @@ def test_without_smtp_the_exact_message() -> None:
 
 
 def test_sso_only_site_sends_no_password_links(mail: Any, gql: Any) -> None:
-    configure(mail, **{"auth.providers": [{"type": "github", "clientID": "x"}]})
     admin = make_user("admin", site_admin=True)
+    # The SSO safeguard: builtin can go only once a site admin has a linked external account.
+    admin.external_accounts.create(
+        service_type="github", service_id="https://github.com/", client_id="x", account_id="1"
+    )
+    configure(mail, **{"auth.providers": [{"type": "github", "clientID": "x"}]})
     make_user("max")
     response = post_json(Client(), "/-/reset-password-init", {"email": "max@example.com"})
     assert response.status_code == 200

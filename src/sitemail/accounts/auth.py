@@ -31,6 +31,8 @@ def sign_up(username: str, email: str, password: str) -> User:
     """Builtin sign-up. The first user is a verified site admin; later users are verified only
     when email is disabled, otherwise they get a verification email."""
     settings = siteconfig.get_settings()
+    if not settings.auth.builtin_enabled:  # SSO-only site: accounts come from the providers
+        raise UserError(SIGNUP_DISABLED)
     passwords.check_new_password(password)
     with transaction.atomic():
         first = not User.objects.exists()

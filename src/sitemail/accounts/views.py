@@ -14,6 +14,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from sitemail.accounts import auth, emails, passwords, tokens
+from sitemail.accounts.external import providers as external_providers
 from sitemail.accounts.models import User
 from sitemail.accounts.users import UserError, admin_create_user, get_by_username
 from sitemail.siteconfig import service as siteconfig
@@ -158,7 +159,9 @@ def sign_in(request: HttpRequest) -> HttpResponse:
         "username": "",
         "error": "",
         "allow_signup": siteconfig.get_settings().auth.allow_signup,
+        "builtin_enabled": siteconfig.get_settings().auth.builtin_enabled,
     }
+    context["external_providers"] = external_providers.sign_in_buttons(context["next"])
     if request.method == "POST":
         context["username"] = request.POST.get("username", "")[:320]
         try:

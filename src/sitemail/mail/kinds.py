@@ -100,3 +100,29 @@ register(
 _TOKEN_EXAMPLE = {"username": "alice", "note": "CI", "scopes": "user:all"}
 register(Kind("access_token_created", example=_TOKEN_EXAMPLE))
 register(Kind("access_token_deleted", example=_TOKEN_EXAMPLE))
+# Organization and instance invitations (sitemail.orgs): the org invitation link is a bearer token.
+register(
+    Kind(
+        "org_invitation",
+        secrets=frozenset({"url"}),
+        example={
+            "inviter": "Alice Smith",
+            "inviter_username": "alice",
+            "org": "Acme <Engineering>",
+            "org_name": "acme",
+            "url": "https://sourcegraph.example.com/organizations/invitation/x",
+            "expires": "2026-01-03 12:00 UTC",
+            "expiry_hours": 48,
+        },
+    )
+)
+register(
+    Kind(
+        "instance_invitation",
+        example={
+            "inviter": "Alice Smith",
+            "inviter_username": "alice",
+            "url": "https://sourcegraph.example.com/sign-up",
+        },
+    )
+)

@@ -139,7 +139,7 @@ def scan(path: Path, repo: str, query: Query, rng: Range) -> Outcome:
         return Outcome([], 0)
     stdin = rng.stdin()
     counting = None
-    if query.to_git_ere() is not None:
+    if query.to_git_ere() is not None and not rng.limit:
         # git prints only matching commits: count the range in parallel, hiding its walk.
         counting = git.Running(_count_args(rng), git_dir=path, input=stdin)
     try:
@@ -167,6 +167,7 @@ def scan(path: Path, repo: str, query: Query, rng: Range) -> Outcome:
             continue
         shown = [{"path": p, "line": text} for p, text in lines[:MAX_LINES_PER_RESULT]]
         results.append(Result(repo, sha, author, email, date, message, shown, len(lines)))
+    # With a limit (previews) `scanned` is only how many commits git printed.
     scanned = int(counted.strip() or 0) if counting is not None else records
     return Outcome(results, scanned)
 

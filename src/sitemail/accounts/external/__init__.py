@@ -1,0 +1,1 @@
+"""External authentication providers (GitHub, OpenID Connect, SAML) and the SSO safeguard."""

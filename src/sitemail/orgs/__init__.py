@@ -1,0 +1,1 @@
+"""Organizations, their members, and invitations to join an organization or the instance."""

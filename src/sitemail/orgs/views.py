@@ -1,0 +1,136 @@
+"""Organization pages: create, members and invitations, and the invitation link page."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote
+
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+
+from sitemail.accounts.models import User
+from sitemail.accounts.users import Forbidden, UserError, get_by_id
+from sitemail.orgs import invitations, service
+
+View = Callable[..., HttpResponse]
+
+
+def _user(request: HttpRequest) -> User | None:
+    user = request.user
+    return user if isinstance(user, User) else None
+
+
+def _signed_in(view: View) -> View:
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if _user(request) is None:
+            return HttpResponseRedirect(f"/sign-in?next={quote(request.path)}")
+        return view(request, *args, **kwargs)
+
+    wrapped.__name__ = view.__name__
+    return wrapped
+
+
+def _page(
+    request: HttpRequest, name: str, context: dict[str, Any], status: int = 200
+) -> HttpResponse:
+    return render(request, f"orgs/{name}.html", context, status=status)
+
+
+@_signed_in
+def new_org(request: HttpRequest) -> HttpResponse:
+    context: dict[str, Any] = {"name": "", "display_name": "", "error": ""}
+    if request.method == "POST":
+        context.update(
+            name=request.POST.get("name", "")[:300],
+            display_name=request.POST.get("display_name", "")[:300],
+        )
+        try:
+            org = service.create(_user(request), context["name"], context["display_name"])
+        except UserError as exc:
+            context["error"] = str(exc)
+            return _page(request, "new", context, 400)
+        return HttpResponseRedirect(f"/organizations/{org.name}/members")
+    return _page(request, "new", context)
+
+
+@_signed_in
+def org_page(request: HttpRequest, name: str) -> HttpResponse:
+    return HttpResponseRedirect(f"/organizations/{quote(name)}/members")
+
+
+def _act(request: HttpRequest, actor: User, org: Any) -> str:
+    """Run one POSTed action on the members page; returns the message to show."""
+    action = request.POST.get("action", "")
+    if action == "invite":
+        who = request.POST.get("who", "").strip()[:400]
+        kwargs = {"email": who} if "@" in who else {"username": who}
+        result = invitations.invite(actor, org, **kwargs)
+        sent = "An invitation email was sent." if result.sent_email else "No email was sent."
+        return f"Invited {who}. {sent} Invitation link: {result.url}"
+    if action in ("revoke", "resend"):
+        row = invitations.get(int(request.POST.get("id", "0") or 0))
+        if row.org_id != org.pk:
+            raise UserError("invitation not found")
+        if action == "revoke":
+            invitations.revoke(actor, row)
+            return "Revoked the invitation."
+        invitations.resend(actor, row)
+        return "Sent the invitation again."
+    if action == "remove":
+        user = get_by_id(request.POST.get("user", ""))
+        service.remove_member(actor, org, user)
+        return f"Removed {user.username}."
+    raise UserError("unknown action")
+
+
+@_signed_in
+def members_page(request: HttpRequest, name: str) -> HttpResponse:
+    actor = _user(request)
+    assert actor is not None
+    context: dict[str, Any] = {"error": "", "message": "", "active": "members"}
+    status = 200
+    try:
+        org = service.get_by_name(name)
+        context["org"] = org
+        if request.method == "POST":
+            context["message"] = _act(request, actor, org)
+        context["members"] = service.members(actor, org)
+        context["pending"] = invitations.pending_for_org(actor, org)
+    except Forbidden as exc:
+        context["error"], status = str(exc), 403
+    except UserError as exc:
+        context["error"], status = str(exc), 400 if "org" in context else 404
+        if "org" in context:
+            context["members"] = service.members(actor, context["org"])
+            context["pending"] = invitations.pending_for_org(actor, context["org"])
+    return _page(request, "members", context, status)
+
+
+def invitation_page(request: HttpRequest, token: str) -> HttpResponse:
+    """The link in the invitation email: sign in first, then accept or decline once."""
+    actor = _user(request)
+    if actor is None:
+        return _page(request, "invitation", {"signed_out": True, "next": quote(request.path)})
+    context: dict[str, Any] = {"error": "", "done": ""}
+    status = 200
+    try:
+        if request.method == "POST":
+            response = request.POST.get("response", "")
+            row = invitations.respond_by_token(actor, token, response)
+            context["done"] = (
+                f"You joined {row.org.display}."
+                if response == invitations.ACCEPT
+                else f"You declined the invitation to {row.org.display}."
+            )
+            context["invitation"] = row
+        else:
+            context["invitation"] = invitations.by_token(actor, token)
+    except Forbidden as exc:
+        context["error"], status = str(exc), 403
+    except UserError as exc:
+        context["error"], status = (
+            str(exc),
+            410 if isinstance(exc, invitations.InvitationError) else 400,
+        )
+    return _page(request, "invitation", context, status)
