@@ -19,6 +19,7 @@ run: install
 	$(BIN)/sitemail serve --dev
 
 test: install
+	scripts/test-deps.sh
 	$(BIN)/pytest
 
 lint: install

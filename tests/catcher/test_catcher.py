@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import time
 from pathlib import Path
 
 import aiosmtplib
@@ -15,7 +12,7 @@ from django.test import AsyncClient
 
 from sitemail.catcher import server
 from sitemail.catcher.models import CaughtMail
-from tests.test_e2e import SITEMAIL, _free_port
+from tests.process import free_port, run_cli, running_sitemail, sitemail_env
 
 MESSAGE = (
     b"From: a@example.com\r\nTo: b@example.com\r\nSubject: Hello catcher\r\n"
@@ -29,7 +26,7 @@ MESSAGE = (
 async def test_catcher_stores_what_it_receives_and_page_shows_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    port = _free_port()
+    port = free_port()
     controller = server.start("127.0.0.1", port)
     try:
         await aiosmtplib.send(
@@ -55,44 +52,16 @@ async def test_catcher_stores_what_it_receives_and_page_shows_it(
 
 
 def test_serve_dev_points_config_at_catcher_and_mail_arrives(tmp_path: Path) -> None:
-    env = {
-        k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "DJANGO_SETTINGS_MODULE"}
-    }
-    env["SITEMAIL_DATA_DIR"] = str(tmp_path)
-    port, catcher_port = _free_port(), _free_port()
-    proc = subprocess.Popen(
-        [SITEMAIL, "serve", "--dev", "--port", str(port), "--catcher-port", str(catcher_port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, "serve --dev did not start"
-            time.sleep(0.1)
-        result = subprocess.run(
-            [SITEMAIL, "send-test-email", "newcomer@example.com"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+    catcher_port = free_port()
+    with (
+        sitemail_env(tmp_path / "data") as env,
+        running_sitemail(env, "--dev", "--catcher-port", str(catcher_port)) as url,
+    ):
+        result = run_cli(env, "send-test-email", "newcomer@example.com")
         assert result.stdout.strip() == (
             'Sent test email to "newcomer@example.com" successfully! Please check it was received.'
-        ), result.stderr
-        config = subprocess.run(
-            [SITEMAIL, "config", "get"], env=env, capture_output=True, text=True, timeout=60
         )
-        assert f'"port": {catcher_port}' in config.stdout and "mail catcher" in config.stdout
-        page = httpx.get(f"{base}/mailcatcher", timeout=10).text
+        config = run_cli(env, "config", "get").stdout
+        assert f'"port": {catcher_port}' in config and "mail catcher" in config
+        page = httpx.get(f"{url}/mailcatcher", timeout=10).text
         assert "TEST: email sent from Sourcegraph" in page and "newcomer@example.com" in page
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)

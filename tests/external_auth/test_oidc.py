@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 from django.test import Client
 
 from sitemail.accounts.external.models import ExternalAccount
+from sitemail.accounts.external.providers import configured
 from sitemail.accounts.models import User, UserEmail
-from tests.accounts.conftest import configure, deliver, make_user
+from tests.accounts.conftest import PASSWORD, configure, deliver, make_user
 from tests.external_auth.conftest import external_sign_in, signed_in_as
 from tests.external_auth.peers import OIDCProvider
 
@@ -105,8 +107,6 @@ def test_callback_without_a_started_sign_in_is_refused(mail: Any, oidc: OIDCProv
     victim = Client()
     attacker = Client()
     start = attacker.get(f"/.auth/openidconnect/login?pc={_key(oidc)}")
-    import httpx
-
     callback = httpx.get(start["Location"]).headers["Location"]
     response = victim.get(callback.removeprefix("https://sg.example.com"))
     assert response.status_code == 401 and b"was not started here" in response.content
@@ -128,8 +128,22 @@ def test_sign_up_off_refuses_new_addresses(mail: Any, oidc: OIDCProvider) -> Non
 
 
 def _key(oidc: OIDCProvider) -> str:
-    from sitemail.accounts.external.providers import configured
-
     [provider] = configured()
     assert provider.service_id == oidc.issuer
     return provider.key
+
+
+def test_signed_in_user_links_an_account_once(mail: Any, oidc: OIDCProvider) -> None:
+    make_user("ann")
+    make_user("ben")
+    use(mail, oidc)
+    oidc.user = person("u-shared", "shared@idp.example", verified=False)
+    ann = Client()
+    assert ann.post("/sign-in", {"username": "ann", "password": PASSWORD}).status_code == 302
+    assert external_sign_in(ann, "openidconnect").status_code == 302  # her own session vouches
+    assert ExternalAccount.objects.get().user.username == "ann"
+    ben = Client()
+    assert ben.post("/sign-in", {"username": "ben", "password": PASSWORD}).status_code == 302
+    taken = external_sign_in(ben, "openidconnect")
+    assert taken.status_code == 401 and b"already linked to another user" in taken.content
+    assert ExternalAccount.objects.get().user.username == "ann"

@@ -2,97 +2,21 @@
 
 from __future__ import annotations
 
-import json
-import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.monitors.conftest import GitRepo, text_of
-
-SITEMAIL = str(Path(sys.executable).with_name("sitemail"))
-
-
-@dataclass
-class Instance:
-    """A `sitemail serve` process with its own data dir, driven over HTTP and the CLI."""
-
-    url: str
-    env: dict[str, str]
-    token: str = ""
-
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [SITEMAIL, *args], env=self.env, capture_output=True, text=True, timeout=60
-        )
-        assert result.returncode == 0, result.stderr
-        return result
-
-    def gql(self, query: str, variables: dict[str, Any] | None = None) -> Any:
-        r = httpx.post(
-            f"{self.url}/.api/graphql",
-            json={"query": query, "variables": variables or {}},
-            headers={"Authorization": f"token {self.token}"},
-            timeout=60,
-        )
-        assert r.status_code == 200, r.text
-        return r.json()
-
-    def set_config(self, doc: dict[str, Any]) -> Any:
-        current = self.gql("{ site { configuration { id } } }")["data"]["site"]["configuration"]
-        return self.gql(
-            "mutation($id: Int!, $in: String!) "
-            "{ updateSiteConfiguration(lastID: $id, input: $in) }",
-            {"id": current["id"], "in": json.dumps(doc)},
-        )
+from tests.process import Instance, instance_with_admin
 
 
 @pytest.fixture
 def instance(tmp_path: Path) -> Iterator[Instance]:
-    env = {
-        k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "DJANGO_SETTINGS_MODULE"}
-    }
-    env["SITEMAIL_DATA_DIR"] = str(tmp_path / "serve-data")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [SITEMAIL, "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    inst = Instance(url=f"http://127.0.0.1:{port}", env=env)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{inst.url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                output = proc.stdout.read() if proc.stdout else ""
-                raise AssertionError(f"sitemail serve did not become ready:\n{output}")
-            time.sleep(0.1)
-        inst.cli("users", "create", "monitor-owner", "--email", "owner@example.com", "--site-admin")
-        inst.token = inst.cli("tokens", "create", "monitor-owner").stdout.strip().splitlines()[-1]
+    with instance_with_admin(tmp_path / "serve-data", "monitor-owner", "owner@example.com") as inst:
         yield inst
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 CREATE = """

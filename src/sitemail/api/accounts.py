@@ -67,9 +67,7 @@ class AccountsMutation:
         return EmptyResponse()
 
     @strawberry.mutation(description="Make a verified email the primary one.")
-    async def set_user_email_primary(
-        self, info: Info, user: UserArg, email: str
-    ) -> EmptyResponse:
+    async def set_user_email_primary(self, info: Info, user: UserArg, email: str) -> EmptyResponse:
         actor = info.context.require_user()
         await _run(lambda: emails.set_primary(actor, _user(user), email))
         return EmptyResponse()

@@ -19,7 +19,6 @@ from sitemail.api.orgs import OrgsMutation, OrgsQuery
 from sitemail.api.siteconfig import SiteConfigMutation, SiteConfigQuery
 from sitemail.api.users import UserQuery
 
-
 log = logging.getLogger("sitemail.api")
 
 
