@@ -11,10 +11,13 @@ from asgiref.sync import sync_to_async
 from django.utils import timezone
 
 from sitemail.accounts.models import User
+from sitemail.mail.build import MailBuildError, build
+from sitemail.mail.render import render
 from sitemail.outbox.models import OutboxMessage, Status
 from sitemail.siteconfig import service as siteconfig
 from sitemail.smtp.errors import ConfigurationError, MailError, Step
 from sitemail.smtp.trace import TraceEvent
+from sitemail.smtp.transport import SMTPTransport
 
 KIND = "test_email"
 _ID_ALPHABET = string.ascii_lowercase + string.digits
@@ -52,12 +55,8 @@ async def send_test_email(to: str, actor: User | None = None) -> str:
 
 async def send_test_email_traced(to: str, actor: User | None = None) -> TestEmailOutcome:
     """`send_test_email`, also returning every SMTP step traced (the admin page's transcript)."""
-    from sitemail.mail.build import MailBuildError, build
-    from sitemail.mail.render import render
-    from sitemail.smtp.transport import SMTPTransport
-
     started_at = timezone.now()
-    settings = await sync_to_async(siteconfig.get_settings)()
+    settings = await siteconfig.aget_settings()
     smtp = settings.email.smtp
     if smtp is None:
         reason = (
@@ -66,8 +65,9 @@ async def send_test_email_traced(to: str, actor: User | None = None) -> TestEmai
         )
         return TestEmailOutcome(failure(reason), False, started_at)
     context = {"test_id": _test_id()}
+    rendered = render(KIND, context, settings)
     try:
-        prepared = build(settings, to, render(KIND, context, settings))
+        prepared = build(settings, to, rendered)
     except MailBuildError as exc:
         return TestEmailOutcome(failure(str(exc)), False, started_at)
 
@@ -96,7 +96,7 @@ async def send_test_email_traced(to: str, actor: User | None = None) -> TestEmai
         mail_from=prepared.mail_from,
         rcpt_tos=list(prepared.rcpt_tos),
         message_id=prepared.message_id,
-        subject=render(KIND, context, settings).subject,
+        subject=rendered.subject,
         data=prepared.data,
         context=context,
         attempts=1,
