@@ -35,6 +35,18 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         pytest.exit(f"SITEMAIL_TEST_POSTGRES=1 but PostgreSQL is not reachable: {exc}", 3)
 
 
+@pytest.fixture(autouse=True)
+def fresh_siteconfig(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No SITE_CONFIG_FILE from the environment, and no settings cached across tests (a rolled
+    back test can reuse a version id)."""
+    from sitemail.siteconfig import service
+
+    monkeypatch.delenv("SITE_CONFIG_FILE", raising=False)
+    service.clear_cache()
+    yield
+    service.clear_cache()
+
+
 @pytest.fixture(scope="session")
 def smtp_ca(tmp_path_factory: pytest.TempPathFactory) -> TestCA:
     """Session CAs: `.ca` (trusted via trust_test_ca), `.rogue` (never trusted), `.ca_path` PEM."""

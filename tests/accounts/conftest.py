@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from email.message import EmailMessage
 from typing import Any
 from urllib.parse import urlsplit
@@ -36,14 +36,6 @@ class FastArgon2(Argon2PasswordHasher):
 @pytest.fixture(autouse=True)
 def fast_hashes(settings: Any) -> None:
     settings.PASSWORD_HASHERS = ["tests.accounts.conftest.FastArgon2"]
-
-
-@pytest.fixture(autouse=True)
-def fresh_siteconfig(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.delenv("SITE_CONFIG_FILE", raising=False)
-    siteconfig.clear_cache()
-    yield
-    siteconfig.clear_cache()
 
 
 def configure(server: Any | None, **keys: Any) -> None:

@@ -14,7 +14,6 @@ from django.test import Client
 
 from tests.accounts.conftest import EXTERNAL_URL
 from tests.accounts.conftest import fast_hashes as fast_hashes  # autouse fixtures, reused
-from tests.accounts.conftest import fresh_siteconfig as fresh_siteconfig
 from tests.accounts.conftest import gql as gql
 from tests.accounts.conftest import mail as mail
 from tests.external_auth.peers import GitHubStandIn, OIDCProvider, github_stand_in, oidc_provider

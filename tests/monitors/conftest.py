@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import subprocess
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,15 +83,11 @@ def make_repo(tmp_path: Path) -> Any:
 
 
 @pytest.fixture(autouse=True)
-def fresh_siteconfig(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    monkeypatch.delenv("SITE_CONFIG_FILE", raising=False)
-    # Each test's mirrors live in its own directory.
+def own_data_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Each test's mirrors live in its own directory (the site config is reset in tests/)."""
     from django.conf import settings
 
     monkeypatch.setattr(settings, "DATA_DIR", tmp_path / "data")
-    siteconfig.clear_cache()
-    yield
-    siteconfig.clear_cache()
 
 
 @pytest.fixture

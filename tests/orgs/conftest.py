@@ -8,9 +8,9 @@ import pytest
 
 from sitemail.orgs.models import Organization
 from sitemail.orgs.service import create
-from tests.accounts.conftest import configure, fast_hashes, fresh_siteconfig, gql, make_user
+from tests.accounts.conftest import configure, fast_hashes, gql, make_user
 
-__all__ = ["fast_hashes", "fresh_siteconfig", "gql"]
+__all__ = ["fast_hashes", "gql"]
 
 SIGNING = {"signingKey": "dGVzdC1zaWduaW5nLWtleS10aGF0LWlzLWxvbmctZW5vdWdo", "expiryTime": 48}
 

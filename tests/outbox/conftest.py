@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
-from collections.abc import Callable, Coroutine, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -30,14 +30,6 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 
 def message_id(data: bytes) -> str:
     return str(email.message_from_bytes(data, policy=email.policy.default)["Message-ID"])
-
-
-@pytest.fixture(autouse=True)
-def fresh_siteconfig(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.delenv("SITE_CONFIG_FILE", raising=False)
-    siteconfig.clear_cache()
-    yield
-    siteconfig.clear_cache()
 
 
 @pytest.fixture
