@@ -55,7 +55,16 @@ def cmd_serve(args: argparse.Namespace) -> None:
 def cmd_worker(args: argparse.Namespace) -> None:
     from sitemail.serve import run_worker
 
-    asyncio.run(run_worker(concurrency=args.concurrency, batch_size=args.batch_size))
+    for name in ("concurrency", "batch_size", "lease_seconds"):
+        if getattr(args, name) <= 0:
+            raise SystemExit(f"sitemail worker: --{name.replace('_', '-')} must be > 0")
+    asyncio.run(
+        run_worker(
+            concurrency=args.concurrency,
+            batch_size=args.batch_size,
+            lease_seconds=args.lease_seconds,
+        )
+    )
 
 
 def cmd_users_create(args: argparse.Namespace) -> None:
@@ -194,7 +203,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("worker", cmd_worker, "deliver queued email until stopped (SIGTERM drains)")
     p.add_argument("--concurrency", type=int, default=8, help="SMTP connections kept open")
-    p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument("--batch-size", type=int, default=100, help="messages claimed at a time")
+    p.add_argument(
+        "--lease-seconds",
+        type=float,
+        default=60,
+        help="how long a claim is exclusive (renewed while sending); a worker that dies on "
+        "another machine has its messages sent by others after this long",
+    )
 
     add("migrate", cmd_migrate, "create or upgrade the database schema")
 

@@ -87,7 +87,7 @@ async def serve(*, host: str, port: int, worker: bool, dev: bool, catcher_port: 
             catcher.stop()
 
 
-async def run_worker(*, concurrency: int, batch_size: int) -> None:
+async def run_worker(*, concurrency: int, batch_size: int, lease_seconds: float = 60) -> None:
     from sitemail.outbox.worker import Worker
 
     stop = asyncio.Event()
@@ -97,7 +97,10 @@ async def run_worker(*, concurrency: int, batch_size: int) -> None:
     from sitemail.monitors.loop import TriggerLoop
 
     await asyncio.gather(
-        Worker(concurrency=concurrency, batch_size=batch_size).run(stop), TriggerLoop().run(stop)
+        Worker(concurrency=concurrency, batch_size=batch_size, lease_seconds=lease_seconds).run(
+            stop
+        ),
+        TriggerLoop().run(stop),
     )
 
 

@@ -67,6 +67,8 @@ class Detail:
 def detail(pk: int) -> Detail:
     """One message: headers and both parts, with reset links and sensitive headers removed."""
     row = OutboxMessage.objects.get(pk=pk)
+    if row.purged_at is not None:  # email.log.retentionDays: only the log row is left
+        return Detail(row, [], "", "")
     # Until delivery `data` still holds secrets; `redacted_data` is the copy safe to show.
     raw = bytes(row.redacted_data if row.redacted_data is not None else row.data)
     parsed = email.message_from_bytes(raw, policy=email.policy.default)

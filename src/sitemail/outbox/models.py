@@ -41,6 +41,8 @@ class OutboxMessage(models.Model):
 
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True)
+    # Set when email.log.retentionDays removed the body; the row stays as the log entry.
+    purged_at = models.DateTimeField(null=True)
 
     class Meta:
         db_table = "outbox_message"

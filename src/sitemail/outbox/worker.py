@@ -47,6 +47,7 @@ TABLE = OutboxMessage._meta.db_table
 # SQLite's default limit on bound variables is 32766 since 3.32; stay far below any limit.
 _IN_CHUNK = 500
 _SUMMARY_EVERY = 60.0  # seconds between INFO summaries while delivering
+_RETENTION_EVERY = 3600.0  # seconds between email.log.retentionDays sweeps
 
 
 @dataclass(slots=True)
@@ -101,6 +102,26 @@ def _aware(value: Any) -> datetime:
     return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
 
 
+def _local_owner_dead(owner: str, host: str) -> bool:
+    """True if `owner` ("host:pid:random") names a process of this host that no longer runs.
+
+    Hostnames must be unique per machine (or container) for this; a pid that is alive, even if
+    reused by another program, keeps the lease until it runs out: the safe direction."""
+    parts = owner.split(":")
+    if len(parts) != 3 or parts[0] != host or not parts[1].isdigit():
+        return False
+    pid = int(parts[1])
+    if pid == os.getpid():
+        return False  # another Worker in this process (tests, serve + worker): still alive
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # exists, owned by another user
+    return False
+
+
 def _close_connection() -> None:
     # A function, not `connection.close`: the proxy must resolve in the database thread.
     connection.close()
@@ -124,6 +145,8 @@ class Worker:
     empty claims (default: 1 s on PostgreSQL, woken by NOTIFY; 0.1 s on SQLite, where only
     enqueues in this process wake it). An enqueue's commit wakes an idle `run` at once.
     transport_factory: builds a Transport from `email.smtp` (default SMTPTransport).
+    record_interval: while a batch is still sending (slow server), outcomes are recorded at
+    least this often, so a crash re-sends at most what was in flight in the last interval.
     policy / clock / settings_provider: injectable for tests.
     async_commit: PostgreSQL only, see _tune_connection.
     """
@@ -137,6 +160,7 @@ class Worker:
         poll_interval: float | None = None,
         transport_factory: TransportFactory | None = None,
         *,
+        record_interval: float = 0.1,
         policy: RetryPolicy = DEFAULT_POLICY,
         clock: Clock = timezone.now,
         settings_provider: Callable[[], SiteSettings] = _get_settings,
@@ -152,6 +176,7 @@ class Worker:
         if poll_interval is None:
             poll_interval = 1.0 if self._vendor == "postgresql" else 0.1
         self.poll_interval = poll_interval
+        self.record_interval = record_interval
         self._wake = asyncio.Event()
         self.policy = policy
         self.clock = clock
@@ -174,7 +199,9 @@ class Worker:
         """Deliver until `stop` is set; then finish in-flight sends, record them, release the
         rest of the claimed rows and return. Errors are logged and retried, never raised."""
         log.info("outbox worker %s started (concurrency %d)", self.owner, self.concurrency)
+        await self._recover_local()
         heartbeat = asyncio.create_task(self._heartbeat())
+        housekeeping = asyncio.create_task(self._housekeeping())
         wake.register(self._wake)
         listener = (
             asyncio.create_task(wake.listen(self._wake)) if self._vendor == "postgresql" else None
@@ -201,7 +228,8 @@ class Worker:
                         if not batch:
                             await self._idle(stop)
                             continue
-                    sending = asyncio.create_task(self._send_batch(batch, stop))
+                    done: list[Outcome] = []
+                    sending = asyncio.create_task(self._send_batch(batch, stop, done))
                     prefetched: list[ClaimedRow] = []
                     try:
                         # Overlap the database round trip (record the last batch, claim the
@@ -210,9 +238,10 @@ class Worker:
                         if pending or more:
                             prefetched = await self._exchange(pending, claim=more)
                             pending = []
+                        await self._record_while(sending, done)
                     finally:
-                        outcomes, unsent = await sending
-                        pending.extend(outcomes)
+                        unsent = await sending
+                        pending.extend(done)
                         batch = unsent + prefetched
                     self._maybe_summarize()
                     failures = 0
@@ -223,6 +252,7 @@ class Worker:
                     await _sleep(stop, min(30.0, self.poll_interval * 2**failures))
         finally:
             heartbeat.cancel()
+            housekeeping.cancel()
             wake.unregister(self._wake)
             if listener is not None:
                 listener.cancel()
@@ -255,8 +285,9 @@ class Worker:
         if not rows:
             return 0
         heartbeat = asyncio.create_task(self._heartbeat())
+        outcomes: list[Outcome] = []
         try:
-            outcomes, _ = await self._send_batch(rows, None)
+            await self._send_batch(rows, None, outcomes)
         finally:
             heartbeat.cancel()
         await self._record(outcomes)
@@ -312,18 +343,37 @@ class Worker:
     # ------------------------------------------------------------------ sending
 
     async def _send_batch(
-        self, rows: Sequence[ClaimedRow], stop: asyncio.Event | None
-    ) -> tuple[list[Outcome], list[ClaimedRow]]:
-        """Send over min(concurrency, len(rows)) lanes; rows not started by `stop` come back."""
+        self, rows: Sequence[ClaimedRow], stop: asyncio.Event | None, outcomes: list[Outcome]
+    ) -> list[ClaimedRow]:
+        """Send over min(concurrency, len(rows)) lanes, appending to `outcomes` as sends finish;
+        returns the rows not started by `stop`."""
         queue = deque(rows)
-        outcomes: list[Outcome] = []
 
         async def lane(slot: int) -> None:
             while queue and not (stop is not None and stop.is_set()):
                 outcomes.append(await self._send_one(slot, queue.popleft()))
 
         await asyncio.gather(*(lane(i) for i in range(min(self.concurrency, len(rows)))))
-        return outcomes, list(queue)
+        return list(queue)
+
+    async def _record_while(self, sending: asyncio.Task[Any], done: list[Outcome]) -> None:
+        """While `sending` runs past record_interval, record what it has finished so far.
+
+        A fast batch ends before the first interval and costs nothing here; a slow one (a
+        slow server, timeouts) has its sent rows marked within record_interval, so a crash
+        re-sends only those in flight, not the whole batch."""
+        while not sending.done():
+            await asyncio.wait({sending}, timeout=self.record_interval)
+            if sending.done() or not done:
+                continue
+            taken = done.copy()
+            done.clear()
+            try:
+                await self._record(taken)
+            except Exception:
+                done[:0] = taken  # recorded with the batch, or retried on the next interval
+                log.warning("outbox: could not record outcomes yet", exc_info=True)
+                await asyncio.wait({sending}, timeout=1.0)
 
     async def _send_one(self, slot: int, row: ClaimedRow) -> Outcome:
         started = time.perf_counter()
@@ -418,6 +468,33 @@ class Worker:
         ids = [r.id for r in rows]
         await self._db(self._release_sync, ids)
         self._held.difference_update(ids)
+
+    async def _recover_local(self) -> None:
+        """Release leases of dead workers on this host (same hostname, pid gone), so a process
+        restarted after a crash delivers at once instead of after the lease runs out."""
+        try:
+            released = await self._db(self._recover_local_sync)
+        except Exception:
+            log.warning("outbox: could not check for leases of dead workers", exc_info=True)
+            return
+        if released:
+            log.warning(
+                "outbox worker %s: took back %d messages leased by workers that died on this host",
+                self.owner,
+                released,
+            )
+
+    async def _housekeeping(self) -> None:
+        """email.log.retentionDays: drop old bodies at start and then hourly."""
+        from sitemail.outbox.retention import purge_expired
+
+        while True:
+            try:
+                settings = await self._db(self._settings_provider)
+                await self._db(purge_expired, settings.email.log_retention_days)
+            except Exception:
+                log.warning("outbox: email log retention sweep failed", exc_info=True)
+            await asyncio.sleep(_RETENTION_EVERY)
 
     async def _heartbeat(self) -> None:
         """Extend our leases while sends take long (slow server, many timeouts), so another
@@ -609,6 +686,27 @@ class Worker:
                     f"WHERE id IN ({marks}) AND lease_owner = %s",
                     [*chunk, self.owner],
                 )
+
+    def _recover_local_sync(self) -> int:
+        host = self.owner.split(":", 1)[0]
+        with connection.cursor() as cur:
+            cur.execute(
+                f"SELECT DISTINCT lease_owner FROM {TABLE} "  # noqa: S608
+                "WHERE status = %s AND lease_owner LIKE %s",
+                [Status.QUEUED.value, host + ":%"],
+            )
+            owners = [r[0] for r in cur.fetchall()]
+        dead = [o for o in owners if o != self.owner and _local_owner_dead(o, host)]
+        released = 0
+        with connection.cursor() as cur:
+            for owner in dead:
+                cur.execute(
+                    f"UPDATE {TABLE} SET lease_owner = NULL, lease_until = NULL "  # noqa: S608
+                    "WHERE lease_owner = %s AND status = %s",
+                    [owner, Status.QUEUED.value],
+                )
+                released += cur.rowcount
+        return released
 
     def _renew_sync(self, ids: Sequence[int]) -> None:
         self._tune_connection()

@@ -89,6 +89,7 @@ def _email(doc: dict[str, Any]) -> EmailSettings:
         smtp=smtp,
         additional_headers=_headers(headers),
         templates=_templates(doc.get("email.templates")),
+        log_retention_days=_int(doc.get("email.log.retentionDays"), 30, high=36500),
     )
 
 

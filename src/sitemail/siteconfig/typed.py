@@ -61,6 +61,7 @@ class EmailSettings:
     smtp: SMTPConfig | None
     additional_headers: tuple[ExtraHeader, ...] = ()
     templates: dict[str, TemplateOverride] = field(default_factory=dict)
+    log_retention_days: int = 30  # email.log.retentionDays: bodies dropped after this
 
     @property
     def enabled(self) -> bool:

@@ -1,0 +1,98 @@
+"""What a crash can cost: outcomes recorded during slow batches, dead local leases taken back."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from sitemail.outbox import enqueue
+from sitemail.outbox.models import OutboxMessage, Status
+from sitemail.outbox.worker import Worker
+from sitemail.siteconfig.typed import SiteSettings
+from tests.smtpserver import ServerFactory, TestSMTPServer
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def server(
+    smtp_server: ServerFactory, configure_site: Callable[..., SiteSettings]
+) -> TestSMTPServer:
+    srv = smtp_server(auth=())
+    configure_site(srv.site_config())
+    return srv
+
+
+def _sent() -> int:
+    return OutboxMessage.objects.filter(status=Status.SENT).count()
+
+
+def test_a_slow_batch_records_its_sent_rows_while_still_sending(server: TestSMTPServer) -> None:
+    for i in range(20):
+        enqueue("test_email", f"u{i}@example.com", {"test_id": str(i)})
+    server.delay(0.25, at="data")  # ~4 messages/s over two connections: the batch takes ~2.5 s
+
+    async def go() -> tuple[int, int]:
+        stop = asyncio.Event()
+        worker = Worker(concurrency=2, batch_size=20, record_interval=0.1)
+        task = asyncio.create_task(worker.run(stop))
+        await asyncio.to_thread(server.wait_for, 6, 10.0)
+        await asyncio.sleep(0.3)  # > record_interval plus a database round trip
+        recorded = await asyncio.to_thread(_sent)
+        received = len(server.messages)
+        stop.set()
+        await task
+        return recorded, received
+
+    recorded, received = asyncio.run(go())
+    # Without incremental recording nothing of the batch is marked until all 20 are sent;
+    # with it, a kill now would re-send only the (at most two) messages in flight.
+    assert received < 20
+    assert recorded >= received - 2, (recorded, received)
+    assert _sent() == len(server.messages)  # stop: in-flight sends finished and recorded
+    leased = OutboxMessage.objects.filter(status=Status.QUEUED, lease_owner__isnull=False)
+    assert not leased.exists()  # the rest of the batch was released for others
+
+
+def test_leases_of_dead_workers_on_this_host_are_taken_back_at_start(
+    server: TestSMTPServer,
+) -> None:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    host = socket.gethostname()[:40]
+    try:
+        rows = [enqueue("test_email", f"u{i}@example.com", {"test_id": str(i)}) for i in range(4)]
+        far = timezone.now() + timedelta(hours=1)
+        owners = {
+            rows[0].pk: f"{host}:{dead.pid}:aaaaaa",  # crashed here: taken back
+            rows[1].pk: f"{host}:{dead.pid}:bbbbbb",
+            rows[2].pk: f"{host}:{alive.pid}:cccccc",  # still running: its lease stands
+            rows[3].pk: f"elsewhere.example:{dead.pid}:dddddd",  # another machine: wait it out
+        }
+        for pk, owner in owners.items():
+            OutboxMessage.objects.filter(pk=pk).update(lease_owner=owner, lease_until=far)
+
+        async def go() -> None:
+            stop = asyncio.Event()
+            task = asyncio.create_task(Worker(poll_interval=0.05).run(stop))
+            await asyncio.to_thread(server.wait_for, 2, 10.0)
+            await asyncio.sleep(0.3)
+            stop.set()
+            await task
+
+        asyncio.run(go())
+    finally:
+        alive.kill()
+        alive.wait()
+    received = {m.rcpt_tos[0] for m in server.messages}
+    assert received == {"u0@example.com", "u1@example.com"}
+    statuses = dict(OutboxMessage.objects.values_list("recipient", "status"))
+    assert statuses["u2@example.com"] == statuses["u3@example.com"] == Status.QUEUED
