@@ -96,3 +96,41 @@ def test_leases_of_dead_workers_on_this_host_are_taken_back_at_start(
     assert received == {"u0@example.com", "u1@example.com"}
     statuses = dict(OutboxMessage.objects.values_list("recipient", "status"))
     assert statuses["u2@example.com"] == statuses["u3@example.com"] == Status.QUEUED
+
+
+def test_an_outage_pauses_delivery_and_the_queue_goes_out_when_the_server_is_back(
+    smtp_server: ServerFactory, configure_site: Callable[..., SiteSettings]
+) -> None:
+    with socket.socket() as probe:  # a port where nothing listens yet
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    configure_site({"host": "127.0.0.1", "port": port, "authentication": "none", "tls": "none"})
+    for i in range(30):
+        enqueue("test_email", f"u{i}@example.com", {"test_id": str(i)})
+
+    async def go() -> tuple[int, int, TestSMTPServer]:
+        stop = asyncio.Event()
+        task = asyncio.create_task(Worker(concurrency=4, batch_size=30).run(stop))
+        await asyncio.sleep(1.5)
+        tried = await asyncio.to_thread(
+            lambda: OutboxMessage.objects.filter(
+                attempts__gt=0, last_step="connect", last_error__contains="refused"
+            ).count()
+        )
+        untouched_lease = await asyncio.to_thread(
+            lambda: OutboxMessage.objects.filter(lease_owner__isnull=False).count()
+        )
+        server = await asyncio.to_thread(lambda: smtp_server(auth=(), port=port))
+        await asyncio.to_thread(server.wait_for, 30, 20.0)
+        await asyncio.sleep(0.3)
+        stop.set()
+        await task
+        return tried, untouched_lease, server
+
+    tried, leased, server = asyncio.run(go())
+    # No retry storm: only the probes (at most one per connection per pause) were attempted,
+    # and the rest of the batch went back to the queue, not to a lease that blocks others.
+    assert 1 <= tried <= 4 * 3, tried
+    assert leased == 0
+    assert len({m.message["Message-ID"] for m in server.messages}) == len(server.messages) == 30
+    assert OutboxMessage.objects.filter(status=Status.SENT).count() == 30

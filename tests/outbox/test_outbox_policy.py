@@ -34,7 +34,10 @@ def policy() -> RetryPolicy:
         (ReplyError(Step.RCPT, "try later", code=ReplyCode.LOCAL_ERROR), Kind.TRANSIENT),
         (ReplyError(Step.MAIL, "busy", code=ReplyCode.MAILBOX_BUSY), Kind.TRANSIENT),
         (ReplyError(Step.DATA, "bye", code=ReplyCode.SERVICE_UNAVAILABLE), Kind.TRANSIENT),
-        (ConnectError(Step.CONNECT, "connection refused"), Kind.TRANSIENT),
+        (ConnectError(Step.CONNECT, "connection refused"), Kind.UNAVAILABLE),
+        (MailTimeoutError(Step.CONNECT, "no greeting within 30 s"), Kind.UNAVAILABLE),
+        (ReplyError(Step.CONNECT, "busy", code=ReplyCode.SERVICE_UNAVAILABLE), Kind.UNAVAILABLE),
+        (ReplyError(Step.CONNECT, "go away", code=ReplyCode.TRANSACTION_FAILED), Kind.CONFIG),
         (ConnectError(Step.DATA, "the server closed the connection"), Kind.TRANSIENT),
         (MailTimeoutError(Step.DATA, "no answer within 30 s"), Kind.TRANSIENT),
         (TLSError(Step.TLS, "TLS handshake failed: connection reset"), Kind.TRANSIENT),
@@ -68,7 +71,7 @@ def test_transient_backoff_grows_with_jitter_and_is_capped(policy: RetryPolicy) 
 
 
 def test_transient_gives_up_after_max_attempts(policy: RetryPolicy) -> None:
-    err = ConnectError(Step.CONNECT, "refused")
+    err = ConnectError(Step.MAIL, "refused")
     assert policy.decide(err, 9, FRESH).retry
     decision = policy.decide(err, 10, FRESH)
     assert not decision.retry
@@ -104,3 +107,13 @@ def test_config_problems_retry_beyond_max_attempts_but_not_forever(policy: Retry
 
 def test_huge_attempt_counts_do_not_overflow(policy: RetryPolicy) -> None:
     assert policy.backoff(10_000) <= 3600
+
+
+def test_an_unreachable_server_is_probed_soon_and_until_max_age(policy: RetryPolicy) -> None:
+    err = ConnectError(Step.CONNECT, "connection refused")
+    for attempts in (1, 10, 200):  # an outage of any length: never "gave up after N attempts"
+        decision = policy.decide(err, attempts, timedelta(hours=20))
+        assert decision.retry and decision.kind is Kind.UNAVAILABLE
+        assert 0 < decision.delay_seconds <= policy.unavailable_max_delay
+        assert decision.reason.startswith("server unavailable, retrying in")
+    assert not policy.decide(err, 300, timedelta(days=3)).retry

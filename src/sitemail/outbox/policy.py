@@ -38,6 +38,7 @@ class Kind(enum.StrEnum):
 
     TRANSIENT = "transient"  # 4xx, timeouts, dropped connections, TLS resets: retry, bounded
     CONFIG = "config"  # the admin must fix email.*: retry (nothing is lost) until too old
+    UNAVAILABLE = "unavailable"  # the server is down or refusing sessions: probe until too old
     PERMANENT = "permanent"  # 5xx to this message: failed after one attempt
 
 
@@ -57,10 +58,15 @@ _AUTH_CODES = frozenset(
 
 
 def classify(error: MailError) -> Kind:
-    """Transient, configuration problem, or permanent for this message."""
+    """Transient, configuration problem, server unavailable, or permanent for this message."""
     if isinstance(error, ConfigurationError | AuthError):
         return Kind.CONFIG
     code = error.code
+    if error.step is Step.CONNECT and (
+        code is None or reply_class(code) is not ReplyClass.PERMANENT_NEGATIVE
+    ):
+        # Refused, timed out or 421 before a session existed: an outage, not this message.
+        return Kind.UNAVAILABLE
     if code is not None and code in _AUTH_CODES:
         return Kind.CONFIG
     if code is not None and reply_class(code) is ReplyClass.PERMANENT_NEGATIVE:
@@ -87,7 +93,10 @@ class RetryPolicy:
 
     The n-th retry waits between half and all of min(max_delay, base_delay * factor**(n-1)).
     Configuration problems are retried until max_age whatever the attempt count: the admin
-    fixing `email.*` should deliver everything that queued up meanwhile.
+    fixing `email.*` should deliver everything that queued up meanwhile. So is an unreachable
+    server, but with a short backoff (capped at unavailable_max_delay): the worker stops
+    sending during an outage, and these rows are only its probes; they should go out soon
+    after the server is back.
     """
 
     base_delay: float = 30.0
@@ -95,6 +104,7 @@ class RetryPolicy:
     max_delay: float = 3600.0
     max_attempts: int = 10
     max_age: timedelta = timedelta(days=3)
+    unavailable_max_delay: float = 30.0
     rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
 
     def backoff(self, attempts: int) -> float:
@@ -111,6 +121,9 @@ class RetryPolicy:
         if kind is Kind.PERMANENT:
             return Decision(False, 0.0, f"permanent failure: {error.reason}", kind)
         delay = self.backoff(attempts)
+        if kind is Kind.UNAVAILABLE:  # 1-2 s, 2-4 s, ... up to unavailable_max_delay
+            ceiling = min(self.unavailable_max_delay, 2.0 ** min(attempts, 16))
+            delay = ceiling / 2 + self.rng.uniform(0, ceiling / 2)
         if age + timedelta(seconds=delay) > self.max_age:
             return Decision(
                 False,
@@ -120,7 +133,9 @@ class RetryPolicy:
             )
         if kind is Kind.TRANSIENT and attempts >= self.max_attempts:
             return Decision(False, 0.0, f"gave up after {attempts} attempts: {error.reason}", kind)
-        what = "configuration problem" if kind is Kind.CONFIG else "temporary failure"
+        what = {Kind.CONFIG: "configuration problem", Kind.UNAVAILABLE: "server unavailable"}.get(
+            kind, "temporary failure"
+        )
         return Decision(True, delay, f"{what}, retrying in {_human(delay)}: {error.reason}", kind)
 
 

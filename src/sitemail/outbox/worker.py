@@ -32,7 +32,7 @@ from django.utils import timezone
 from sitemail.outbox import wake
 from sitemail.outbox.metrics import SMTP_SEND_SECONDS
 from sitemail.outbox.models import OutboxMessage, Status
-from sitemail.outbox.policy import DEFAULT_POLICY, RetryPolicy
+from sitemail.outbox.policy import DEFAULT_POLICY, Kind, RetryPolicy
 from sitemail.siteconfig.typed import SiteSettings, SMTPConfig
 from sitemail.smtp.errors import MailError, Step
 from sitemail.smtp.transport import Transport
@@ -48,6 +48,7 @@ TABLE = OutboxMessage._meta.db_table
 _IN_CHUNK = 500
 _SUMMARY_EVERY = 60.0  # seconds between INFO summaries while delivering
 _RETENTION_EVERY = 3600.0  # seconds between email.log.retentionDays sweeps
+_OUTAGE_MAX_PAUSE = 30.0  # longest pause between probes of an unreachable server
 
 
 @dataclass(slots=True)
@@ -192,6 +193,11 @@ class Worker:
         self._summary_base: Counter[str] = Counter()
         self.async_commit = async_commit
         self._tuned: object = None
+        # Outage handling: a connect-level failure stops the batch; rows not yet tried go back
+        # untouched and the worker probes again after a growing pause.
+        self._unavailable: str | None = None  # the failure, while the server is unreachable
+        self._outage_pauses = 0
+        self._outage_since: float | None = None
 
     # ------------------------------------------------------------------ public API
 
@@ -245,6 +251,12 @@ class Worker:
                         batch = unsent + prefetched
                     self._maybe_summarize()
                     failures = 0
+                    if self._unavailable is not None:
+                        await self._exchange(pending, claim=False)
+                        pending = []
+                        await self._release(batch)
+                        batch = []
+                        await _sleep(stop, self._outage_pause())
                 except Exception:
                     failures += 1
                     log.exception("outbox worker %s: cycle failed; retrying", self.owner)
@@ -287,10 +299,13 @@ class Worker:
         heartbeat = asyncio.create_task(self._heartbeat())
         outcomes: list[Outcome] = []
         try:
-            await self._send_batch(rows, None, outcomes)
+            unsent = await self._send_batch(rows, None, outcomes)
         finally:
             heartbeat.cancel()
         await self._record(outcomes)
+        if unsent:  # the server became unreachable: the rest were not tried
+            await self._release(unsent)
+        self._unavailable = None
         return len(outcomes)
 
     async def aclose(self) -> None:
@@ -350,7 +365,7 @@ class Worker:
         queue = deque(rows)
 
         async def lane(slot: int) -> None:
-            while queue and not (stop is not None and stop.is_set()):
+            while queue and not (stop is not None and stop.is_set()) and not self._unavailable:
                 outcomes.append(await self._send_one(slot, queue.popleft()))
 
         await asyncio.gather(*(lane(i) for i in range(min(self.concurrency, len(rows)))))
@@ -393,6 +408,8 @@ class Worker:
             return self._failed(row, MailError(Step.DATA, f"unexpected error: {exc!r}"))
         SMTP_SEND_SECONDS.labels("sent").observe(time.perf_counter() - started)
         self.stats["sent"] += 1
+        if self._outage_since is not None:
+            self._outage_ended()
         now = self.clock()
         if not refused:
             return Outcome(row.id, "sent", now)
@@ -421,6 +438,15 @@ class Worker:
             code=err.code,
             error=decision.reason,
         )
+        if decision.kind is Kind.UNAVAILABLE and self._unavailable is None:
+            self._unavailable = err.reason
+            if self._outage_since is None:
+                self._outage_since = time.monotonic()
+                log.warning(
+                    "outbox: the SMTP server is unavailable (%s); pausing delivery, "
+                    "queued messages wait and are sent once it answers",
+                    err.reason,
+                )
         if decision.retry:
             outcome.next_attempt_at = now + timedelta(seconds=decision.delay_seconds)
             self.stats["retried"] += 1
@@ -429,6 +455,22 @@ class Worker:
             self.stats["failed"] += 1
             log.warning("outbox: %s failed: %s", row.message_id, decision.reason)
         return outcome
+
+    def _outage_pause(self) -> float:
+        """Seconds until the next probe: 1, 2, 4 ... capped, with jitter (many workers)."""
+        self._unavailable = None  # the next claim's first send is the probe
+        self._outage_pauses += 1
+        ceiling = min(_OUTAGE_MAX_PAUSE, 2.0 ** (self._outage_pauses - 1))
+        return ceiling * (0.75 + secrets.randbelow(1000) / 4000)
+
+    def _outage_ended(self) -> None:
+        assert self._outage_since is not None
+        log.warning(
+            "outbox: the SMTP server answers again after %.0fs; delivering the queue",
+            time.monotonic() - self._outage_since,
+        )
+        self._outage_since = None
+        self._outage_pauses = 0
 
     def _maybe_summarize(self) -> None:
         now = time.monotonic()
