@@ -174,7 +174,9 @@ def worker(args: dict[str, Any]) -> dict[str, Any]:
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         }
 
-    return asyncio.run(main())
+    from sitemail.smtp import eventloop
+
+    return eventloop.run(main())
 
 
 def pybaseline(args: dict[str, Any]) -> dict[str, Any]:
@@ -242,7 +244,9 @@ def first_delivery(args: dict[str, Any]) -> dict[str, Any]:
                 await task
         return latencies
 
-    return {"latencies_ms": asyncio.run(main())}
+    from sitemail.smtp import eventloop
+
+    return {"latencies_ms": eventloop.run(main())}
 
 
 ROLES = {

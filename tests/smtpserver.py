@@ -11,9 +11,26 @@ Usage (fixtures are registered in tests/conftest.py):
 
 Failure injection (thread-safe, consumed in order):
     server.fail_next(451, "try later", at="rcpt", times=1)   # at: helo|auth|mail|rcpt|data
+    server.fail_next(421, "4.3.2 busy", at="connect")        # as the greeting, then close
     server.drop_next(at="mail")                              # at: helo|mail|rcpt|data_end
+    server.drop_next(at="data_accepted")  # keep the message, close before the 250 (in flight)
     server.delay(2.0, at="mail")                             # at: connect|helo|auth|mail|rcpt|data
+    server.delay(2.0, at="data", times=1)                    # only the next DATA
     server.disconnect_all()                                  # like an idle timeout on the server
+
+Random faults from a seeded RNG (one draw per command; queued injections above come first):
+    server.chaos(seed=1, fail={"rcpt": 0.05}, drop={"data_accepted": 0.03}, slow={"mail": 0.01},
+                 slow_seconds=5.0)    # fail/slow: helo|mail|rcpt|data (slow also connect);
+                                      # drop: helo|mail|rcpt|data (before accepting)|data_accepted
+    server.injected      # Counter of faults applied: "fail:rcpt", "drop:data_accepted",
+                         # "slow:mail" (any delay), ...
+    server.commands      # Counter of commands seen: "helo", "mail", "rcpt", "data"
+    Received.replied     # False: the server kept it but closed instead of answering 250
+
+smtp_server(pipelining=True) also advertises PIPELINING (RFC 2920); by default it does not.
+
+A server made with TestSMTPServer(...) and not started holds its port without listening
+(connections are refused); start() brings it up on that port. port=N binds a given port.
 """
 
 from __future__ import annotations
@@ -25,12 +42,15 @@ import email.policy
 import hashlib
 import hmac
 import os
+import random
+import re
 import secrets
 import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from functools import cached_property
@@ -47,6 +67,8 @@ ServerTLS = Literal["none", "starttls", "implicit"]
 CertKind = Literal["trusted", "untrusted", "wrong-host"]
 ALL_MECHANISMS: tuple[str, ...] = ("PLAIN", "LOGIN", "CRAM-MD5")
 HOST = "127.0.0.1"
+# <local@domain> in printable ASCII, nothing to unquote: what mail/build.py writes.
+_PLAIN_ADDRESS = re.compile(r"\s*<([A-Za-z0-9!#$%&'*+\-./=?^_`{|}~]+@[A-Za-z0-9.\-]+)>")
 
 
 @dataclass
@@ -61,6 +83,7 @@ class Received:
     auth_login: str | None
     tls: bool
     peer: Any = None
+    replied: bool = True  # False: kept, but the connection closed before the 250 (in flight)
 
     @cached_property
     def message(self) -> EmailMessage:
@@ -126,6 +149,29 @@ def trusting(ca_path: str | os.PathLike[str]) -> Iterator[None]:
 # --------------------------------------------------------------------------- server
 
 
+@dataclass
+class _Chaos:
+    """Random faults: per step, the probability of a failure reply, a drop or a slow reply."""
+
+    rng: random.Random
+    fail: Mapping[str, float]
+    drop: Mapping[str, float]
+    slow: Mapping[str, float]
+    slow_seconds: float
+    code: int
+    text: str
+
+    def roll(self, at: str) -> str | None:
+        """One draw: "fail", "drop", "slow" or None for this command."""
+        r = self.rng.random()
+        for fault, table in (("fail", self.fail), ("drop", self.drop), ("slow", self.slow)):
+            p = table.get(at, 0.0)
+            if r < p:
+                return fault
+            r -= p
+        return None
+
+
 class _Injections:
     """Queued failures, drops and delays, shared between the test thread and the server loop."""
 
@@ -134,6 +180,18 @@ class _Injections:
         self.fails: dict[str, list[tuple[int, str]]] = {}
         self.drops: dict[str, int] = {}
         self.delays: dict[str, float] = {}
+        self.delays_left: dict[str, int] = {}  # steps whose delay applies N more times only
+        self.chaos: _Chaos | None = None
+        self.applied: Counter[str] = Counter()
+        self.commands: Counter[str] = Counter()
+
+    def count(self, what: str) -> None:
+        with self.lock:
+            self.applied[what] += 1
+
+    def roll(self, at: str) -> str | None:
+        with self.lock:
+            return self.chaos.roll(at) if self.chaos is not None else None
 
     def take_fail(self, at: str) -> tuple[int, str] | None:
         with self.lock:
@@ -149,7 +207,13 @@ class _Injections:
 
     def delay_for(self, at: str) -> float:
         with self.lock:
-            return self.delays.get(at, 0.0)
+            delay = self.delays.get(at, 0.0)
+            left = self.delays_left.get(at)
+            if delay and left is not None:
+                if left <= 0:
+                    return 0.0
+                self.delays_left[at] = left - 1
+            return delay
 
 
 class _RecordingSMTP(SMTP):
@@ -167,12 +231,36 @@ class _RecordingSMTP(SMTP):
         self.owner._connection_lost(self)
         super().connection_lost(error)
 
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        # aiosmtpd parses each MAIL/RCPT address with the email package (and defines a class
+        # per call): a sixth of this server's CPU per message. A plain <local@domain> gets the
+        # same answer from a regex; anything else still goes through aiosmtpd.
+        match = _PLAIN_ADDRESS.match(arg)
+        if match is not None and "(" not in arg:  # no RFC 5322 comment to skip
+            address = match.group(1)
+            limit = self.local_part_limit
+            if not limit or len(address.rpartition("@")[0]) <= limit:
+                return address, arg[match.end() :].lstrip()
+        return super()._getaddr(arg)
+
     async def push(self, status: Any) -> None:
+        if status is None and (self.transport is None or self.transport.is_closing()):
+            return  # a handler dropped the connection: nothing to answer (and no traceback)
         if not getattr(self, "_greeted", True):
             self._greeted = True
-            delay = self.owner.injections.delay_for("connect")
+            inj = self.owner.injections
+            delay = inj.delay_for("connect")
+            if inj.roll("connect") == "slow" and inj.chaos is not None:
+                delay = max(delay, inj.chaos.slow_seconds)
             if delay:
+                inj.count("slow:connect")
                 await asyncio.sleep(delay)
+            refusal = inj.take_fail("connect")
+            if refusal is not None:  # a greeting like "421 too busy": answer it, then close
+                inj.count("fail:connect")
+                await super().push(f"{refusal[0]} {refusal[1]}")
+                _drop(self)
+                return
         # aiosmtpd writes each line of a multi-line reply separately, which costs ~40 ms per
         # EHLO (Nagle vs delayed ACK); send the whole reply in one write like real servers.
         pending: list[str] = getattr(self, "_pending_lines", [])
@@ -203,14 +291,24 @@ class _Handler:
     async def _inject(self, server: SMTP, at: str) -> str | None:
         """Delay, drop or fail at this step; a reply string means "answer this instead"."""
         inj = self.owner.injections
+        with inj.lock:
+            inj.commands[at] += 1
         delay = inj.delay_for(at)
+        fault = inj.roll(at)
+        if fault == "slow" and inj.chaos is not None:
+            delay = max(delay, inj.chaos.slow_seconds)
         if delay:
+            inj.count(f"slow:{at}")
             await asyncio.sleep(delay)
-        if inj.take_drop(at):
+        if inj.take_drop(at) or fault == "drop":
+            inj.count(f"drop:{at}")
             _drop(server)
             return ""
         failure = inj.take_fail(at)
+        if failure is None and fault == "fail" and inj.chaos is not None:
+            failure = (inj.chaos.code, inj.chaos.text)
         if failure is not None:
+            inj.count(f"fail:{at}")
             code, text = failure
             if code == 421:  # RFC 5321 4.2: 421 means the server closes the channel
                 await server.push(f"{code} {text}")
@@ -235,6 +333,10 @@ class _Handler:
             responses = [r for r in responses if not r[4:].startswith("AUTH")]
         if not self.owner.advertise_starttls:
             responses = [r for r in responses if r[4:] != "STARTTLS"]
+        if self.owner.pipelining and responses:
+            # aiosmtpd reads commands one line at a time, so a pipelined group (RFC 2920) is
+            # answered in order; it just does not say so unless asked.
+            responses = [*responses[:-1], "250-PIPELINING", responses[-1]]
         return responses
 
     async def handle_HELO(
@@ -287,6 +389,7 @@ class _Handler:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> Any:
         inj = self.owner.injections
         if inj.take_drop("data_end"):
+            inj.count("drop:data_end")
             _drop(server)
             return None
         reply = await self._inject(server, "data")
@@ -303,6 +406,13 @@ class _Handler:
             tls=isinstance(server, _RecordingSMTP) and server.is_tls(),
             peer=session.peer,
         )
+        # The in-flight case: the server keeps the message, the client never sees the 250.
+        if inj.take_drop("data_accepted") or inj.roll("data_accepted") == "drop":
+            inj.count("drop:data_accepted")
+            record.replied = False
+            self.owner._record(record)
+            _drop(server)
+            return None
         self.owner._record(record)
         return "250 2.0.0 OK: queued"
 
@@ -364,11 +474,13 @@ class TestSMTPServer:
         auth_required: bool = False,
         auth_require_tls: bool | None = None,
         advertise_starttls: bool = True,
+        pipelining: bool = False,
         reject_recipients: Iterable[str] = (),
         cert: CertKind = "trusted",
         ca: TestCA | None = None,
         hostname: str = "mail.test",
         bind: str = HOST,
+        port: int = 0,
     ) -> None:
         self.tls: ServerTLS = tls
         self.auth_mechanisms = tuple(m.upper() for m in auth)
@@ -377,6 +489,7 @@ class TestSMTPServer:
             raise ValueError(f"unknown mechanisms {sorted(unknown)}")
         self.users = dict(users if users is not None else {"user": "pass"})
         self.advertise_starttls = advertise_starttls
+        self.pipelining = pipelining
         self.reject_recipients = set(reject_recipients)
         # Enforced in handle_MAIL: aiosmtpd's own auth_required warns without auth_require_tls.
         self.auth_required = auth_required
@@ -413,7 +526,7 @@ class TestSMTPServer:
         kwargs["auth_require_tls"] = auth_require_tls
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((bind, 0))
+        sock.bind((bind, port))
         self.port: int = sock.getsockname()[1]
         self._controller = _Controller(self, sock, **kwargs)
         self._started = False
@@ -481,23 +594,40 @@ class TestSMTPServer:
         with self._lock:
             self._messages.clear()
 
+    @property
+    def injected(self) -> Counter[str]:
+        """Faults applied so far ("fail:rcpt", "drop:data_accepted", "slow:mail", ...)."""
+        with self.injections.lock:
+            return Counter(self.injections.applied)
+
+    @property
+    def commands(self) -> Counter[str]:
+        """Commands seen so far by step ("helo", "auth", "mail", "rcpt", "data")."""
+        with self.injections.lock:
+            return Counter(self.injections.commands)
+
     # ---- failure injection
     def fail_next(
         self,
         code: int,
         text: str = "injected failure",
         *,
-        at: Literal["helo", "auth", "mail", "rcpt", "data"] = "rcpt",
+        at: Literal["connect", "helo", "auth", "mail", "rcpt", "data"] = "rcpt",
         times: int = 1,
     ) -> None:
-        """Answer the next `times` commands at this step with `code text` (421 also closes)."""
+        """Answer the next `times` commands at this step with `code text` (421 also closes;
+        at connect: the greeting of the next `times` connections, which then close)."""
         with self.injections.lock:
             self.injections.fails.setdefault(at, []).extend([(code, text)] * times)
 
     def drop_next(
-        self, *, at: Literal["helo", "mail", "rcpt", "data_end"] = "mail", times: int = 1
+        self,
+        *,
+        at: Literal["helo", "mail", "rcpt", "data_end", "data_accepted"] = "mail",
+        times: int = 1,
     ) -> None:
-        """Close the connection instead of answering (data_end: after the content, no reply)."""
+        """Close the connection instead of answering (data_end: after the content, no reply;
+        data_accepted: the message is kept, then the connection closes before the 250)."""
         with self.injections.lock:
             self.injections.drops[at] = self.injections.drops.get(at, 0) + times
 
@@ -506,10 +636,46 @@ class TestSMTPServer:
         seconds: float,
         *,
         at: Literal["connect", "helo", "auth", "mail", "rcpt", "data"] = "mail",
+        times: int | None = None,
     ) -> None:
-        """Wait this long before answering at this step (0 turns it off)."""
+        """Wait this long before answering at this step (0 turns it off); with `times`, only
+        for the next that many commands there."""
         with self.injections.lock:
             self.injections.delays[at] = seconds
+            if times is None:
+                self.injections.delays_left.pop(at, None)
+            else:
+                self.injections.delays_left[at] = times
+
+    def chaos(
+        self,
+        seed: int,
+        *,
+        fail: Mapping[str, float] | None = None,
+        drop: Mapping[str, float] | None = None,
+        slow: Mapping[str, float] | None = None,
+        slow_seconds: float = 5.0,
+        code: int = 451,
+        text: str = "4.3.0 injected: try again later",
+    ) -> None:
+        """Random faults per command from random.Random(seed): `code text` replies (fail),
+        closes without a reply (drop) and replies only after slow_seconds (slow), each a
+        probability per step. The order of concurrent connections still varies between runs."""
+        chaos = _Chaos(
+            random.Random(seed),
+            dict(fail or {}),
+            dict(drop or {}),
+            dict(slow or {}),
+            slow_seconds,
+            code,
+            text,
+        )
+        for step in chaos.fail.keys() | chaos.drop.keys() | chaos.slow.keys():
+            total = chaos.fail.get(step, 0) + chaos.drop.get(step, 0) + chaos.slow.get(step, 0)
+            if total > 1:
+                raise ValueError(f"fault probabilities at {step} add up to {total} > 1")
+        with self.injections.lock:
+            self.injections.chaos = chaos
 
     def disconnect_all(self) -> None:
         """Close every open client connection without a reply, like a server idle timeout."""

@@ -39,9 +39,10 @@ def cmd_migrate(args: argparse.Namespace) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> None:
     from sitemail.serve import serve
+    from sitemail.smtp import eventloop
 
     _migrate()
-    asyncio.run(
+    eventloop.run(
         serve(
             host=args.host,
             port=args.port,
@@ -54,11 +55,12 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 def cmd_worker(args: argparse.Namespace) -> None:
     from sitemail.serve import run_worker
+    from sitemail.smtp import eventloop
 
     for name in ("concurrency", "batch_size", "lease_seconds"):
         if getattr(args, name) <= 0:
             raise SystemExit(f"sitemail worker: --{name.replace('_', '-')} must be > 0")
-    asyncio.run(
+    eventloop.run(
         run_worker(
             concurrency=args.concurrency,
             batch_size=args.batch_size,

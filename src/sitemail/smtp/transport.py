@@ -1,4 +1,5 @@
-"""The SMTP transport: connect, TLS policy, the configured AUTH exactly, timeouts, reuse."""
+"""The SMTP transport: connect, TLS policy, the configured AUTH exactly, timeouts, reuse, and
+MAIL/RCPT/DATA in one write when the server offers PIPELINING (RFC 2920)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,14 @@ import socket
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from functools import lru_cache, partial
-from typing import Any, Protocol, TypeVar
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar, cast
 
 import aiosmtplib
-from aiosmtplib.email import quote_address
 
 from sitemail.siteconfig.typed import SMTPConfig
-from sitemail.smtp import tls
+from sitemail.smtp import tls, wire
+from sitemail.smtp.channel import Channel
 from sitemail.smtp.convert import (
     NO_GREETING_HINT,
     PORT_465_HINT,
@@ -100,8 +101,21 @@ class _StaleConnection(Exception):
     """A reused connection turned out closed before this message's MAIL was accepted."""
 
 
+@dataclass(slots=True)
+class _Session:
+    """A set-up connection (after AUTH): the command channel and what the server offers."""
+
+    channel: Channel
+    sock: socket.socket
+    loop: asyncio.AbstractEventLoop
+    pipelining: bool  # RFC 2920: MAIL, RCPT... and DATA go out in one write
+    smtputf8: bool
+    eightbitmime: bool
+
+
 class SMTPTransport:
-    """Transport over aiosmtplib; one connection, reused for following sends.
+    """Transport over aiosmtplib (session setup) and a Channel (commands); one connection,
+    reused for following sends.
 
     Not for concurrent use by several tasks at once (sends are serialized by a lock); the
     outbox worker keeps one per concurrent sender.
@@ -110,11 +124,10 @@ class SMTPTransport:
     def __init__(self, cfg: SMTPConfig, *, tracer: Tracer | None = None) -> None:
         self.cfg = cfg
         self._tracer = tracer
-        self._client: aiosmtplib.SMTP | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._session: _Session | None = None
         self._context: ssl.SSLContext | None = None
-        self._sock: socket.socket | None = None
         self._lock = asyncio.Lock()
+        self._checked: SMTPConfig | None = None  # check_config passed for this object
 
     # ------------------------------------------------------------------ public API
 
@@ -122,71 +135,71 @@ class SMTPTransport:
         self, mail_from: str, rcpt_tos: Sequence[str], data: bytes
     ) -> dict[str, MailError]:
         try:
-            check_config(self.cfg)
+            if self._checked is not self.cfg:
+                check_config(self.cfg)
+                self._checked = self.cfg
             if not rcpt_tos:
                 raise ConfigurationError(Step.RCPT, "no recipients")
         except ConfigurationError as err:
             self._emit(TraceEvent(err.step, err.reason, ok=False))
             raise
         async with self._lock:
-            client = self._live_client()
-            reused = client is not None
-            if client is None:
-                client = await self._open()
+            session = self._live_session()
+            reused = session is not None
+            if session is None:
+                session = await self._open()
             try:
-                return await self._transaction(client, mail_from, rcpt_tos, data, reused)
+                return await self._transaction(session, mail_from, rcpt_tos, data, reused)
             except _StaleConnection:
                 # Nothing of this message was accepted yet (it failed at MAIL), so one
                 # transparent retry on a fresh connection cannot duplicate it.
                 self._emit(TraceEvent(Step.CONNECT, "reconnecting: the server had closed it"))
                 self._discard()
-                client = await self._open()
-                return await self._transaction(client, mail_from, rcpt_tos, data, False)
+                session = await self._open()
+                return await self._transaction(session, mail_from, rcpt_tos, data, False)
 
     async def close(self) -> None:
         """QUIT (best effort) and close; never raises."""
         async with self._lock:
-            client, same_loop = self._client, self._loop is _running_loop()
-            self._client = None
-            if client is None:
+            session, self._session = self._session, None
+            if session is None:
                 return
-            if same_loop and client.is_connected:
+            if session.loop is not _running_loop():  # that loop is gone
+                session.sock.close()
+                return
+            if session.channel.is_connected:
                 try:
-                    await self._call(Step.QUIT, "QUIT", lambda: client.quit())
+                    await self._command(session, Step.QUIT, b"QUIT\r\n", "QUIT")
                 except MailError:
                     pass
-            sock, self._sock = self._sock, None
-            if same_loop:
-                client.close()
-                if sock is not None:
-                    await _closed(sock)
-            elif sock is not None:
-                sock.close()
+            session.channel.close()
+            await _closed(session.sock)
 
     @property
     def connected(self) -> bool:
-        return self._live_client() is not None
+        return self._live_session() is not None
 
     # ------------------------------------------------------------------ connection
 
-    def _live_client(self) -> aiosmtplib.SMTP | None:
-        client = self._client
-        if client is None:
+    def _live_session(self) -> _Session | None:
+        session = self._session
+        if session is None:
             return None
-        if self._loop is not _running_loop() or not client.is_connected:
+        if session.loop is not _running_loop() or not session.channel.is_connected:
             self._discard()  # closed by the server while idle, or a previous event loop's
             return None
-        return client
+        return session
 
     def _discard(self) -> None:
-        client, self._client = self._client, None
-        sock, self._sock = self._sock, None
-        if client is not None and self._loop is _running_loop():
-            client.close()
-        elif sock is not None:  # that loop is gone: close the socket it left behind
-            sock.close()
+        session, self._session = self._session, None
+        if session is None:
+            return
+        if session.loop is _running_loop():
+            session.channel.close()
+        else:  # that loop is gone: close the socket it left behind
+            session.sock.close()
 
-    async def _open(self) -> aiosmtplib.SMTP:
+    async def _open(self) -> _Session:
         """Connect, greet, TLS, EHLO and AUTH; the connection is closed again on any failure."""
         cfg = self.cfg
         plan = tls.tls_plan(cfg)
@@ -213,12 +226,23 @@ class SMTPTransport:
             if plan in ("starttls", "opportunistic"):
                 await self._starttls(client, required=plan == "starttls")
             await self._authenticate(client)
+            transport = client.protocol.transport if client.protocol is not None else None
+            if transport is None:  # what MAIL would have found
+                raise ConnectError(Step.MAIL, "the server closed the connection")
         except BaseException:
             client.close()
             await _closed(sock)
             raise
-        self._client, self._sock, self._loop = client, sock, _running_loop()
-        return client
+        session = _Session(
+            channel=Channel(cast(asyncio.Transport, transport)),
+            sock=sock,
+            loop=asyncio.get_running_loop(),
+            pipelining=client.supports_extension("pipelining"),
+            smtputf8=client.supports_extension("smtputf8"),
+            eightbitmime=client.supports_extension("8bitmime"),
+        )
+        self._session = session
+        return session
 
     async def _tcp_connect(self) -> socket.socket:
         cfg = self.cfg
@@ -371,84 +395,221 @@ class SMTPTransport:
 
     async def _transaction(
         self,
-        client: aiosmtplib.SMTP,
+        session: _Session,
         mail_from: str,
         rcpt_tos: Sequence[str],
         data: bytes,
         reused: bool,
     ) -> dict[str, MailError]:
         try:
-            return await self._envelope_and_data(client, mail_from, rcpt_tos, data, reused)
+            return await self._envelope_and_data(session, mail_from, rcpt_tos, data, reused)
         except _StaleConnection:
             raise
         except MailError as err:
-            await self._after_failure(client, err)
+            await self._after_failure(session, err)
             raise
 
     async def _envelope_and_data(
         self,
-        client: aiosmtplib.SMTP,
+        session: _Session,
         mail_from: str,
         rcpt_tos: Sequence[str],
         data: bytes,
         reused: bool,
     ) -> dict[str, MailError]:
-        addresses = [mail_from, *rcpt_tos]
-        options: list[str] = []
+        """MAIL, RCPT..., DATA and the content. With PIPELINING the three commands go out in
+        one write and their replies are read in order (RFC 2920 3.1: every reply is checked;
+        DATA's reply decides whether the content follows); else each waits for its reply."""
+        channel, timeout, tracing = session.channel, self.cfg.timeout, self._tracer is not None
+        pipelined = session.pipelining
+        mail = self._mail_line(session, mail_from, rcpt_tos, data)
+        rcpts = [self._rcpt_line(rcpt, session) for rcpt in rcpt_tos]
+        start = time.perf_counter() if tracing else 0.0
+
+        # MAIL (and with PIPELINING, the RCPTs and DATA behind it)
+        try:
+            channel.write(b"".join([mail, *rcpts, b"DATA\r\n"]) if pipelined else mail)
+            reply = await channel.reply(timeout)
+        except Exception as exc:
+            err = self._failed(Step.MAIL, f"MAIL FROM:<{mail_from}>", exc, start)
+            if reused and isinstance(err, ConnectError):
+                raise _StaleConnection() from err
+            raise err from exc
+        mail_error: MailError | None = None
+        if reply.code != ReplyCode.OK:
+            refusal: aiosmtplib.SMTPResponseException = aiosmtplib.SMTPSenderRefused(
+                reply.code, reply.message, mail_from
+            )
+            err = self._failed(Step.MAIL, f"MAIL FROM:<{mail_from}>", refusal, start)
+            if reply.code == ReplyCode.SERVICE_UNAVAILABLE:  # it closes the connection
+                if reused:
+                    raise _StaleConnection() from err
+                raise err from refusal
+            if not pipelined:
+                raise err from refusal
+            mail_error = err
+        elif tracing:
+            self._ok(Step.MAIL, f"MAIL FROM:<{mail_from}>", reply, start)
+
+        if mail_error is not None:  # pipelined: the RCPTs' and DATA's replies are still due
+            await self._drain(session, len(rcpt_tos), start, mail_error)
+            raise mail_error
+
+        refused: dict[str, MailError] = {}
+        for rcpt, line in zip(rcpt_tos, rcpts, strict=True):
+            if not pipelined:
+                start = time.perf_counter() if tracing else 0.0
+            send = None if pipelined else line
+            reply = await self._read(session, Step.RCPT, f"RCPT TO:<{rcpt}>", start, send)
+            if reply.code in (ReplyCode.OK, ReplyCode.WILL_FORWARD):  # RFC 5321 4.2.2
+                if tracing:
+                    self._ok(Step.RCPT, f"RCPT TO:<{rcpt}>", reply, start)
+                continue
+            refusal = aiosmtplib.SMTPRecipientRefused(reply.code, reply.message, rcpt)
+            err = self._failed(Step.RCPT, f"RCPT TO:<{rcpt}>", refusal, start)
+            if reply.code == ReplyCode.SERVICE_UNAVAILABLE:  # the server is going away
+                raise err from refusal
+            refused[rcpt] = err
+
+        if len(refused) == len(rcpt_tos):
+            failure = _all_refused(refused)
+            if pipelined:
+                await self._drain(session, 0, start, failure)
+            raise failure
+        summary = f"DATA ({len(data)} bytes)"
+        if not pipelined:
+            start = time.perf_counter() if tracing else 0.0
+        send = None if pipelined else b"DATA\r\n"
+        reply = await self._read(session, Step.DATA, summary, start, send)
+        if reply.code != ReplyCode.START_DATA:
+            refusal = aiosmtplib.SMTPDataError(reply.code, reply.message)
+            raise self._failed(Step.DATA, summary, refusal, start) from refusal
+        reply = await self._read(session, Step.DATA, summary, start, wire.data_content(data))
+        if reply.code != ReplyCode.OK:
+            refusal = aiosmtplib.SMTPDataError(reply.code, reply.message)
+            raise self._failed(Step.DATA, summary, refusal, start) from refusal
+        if tracing:
+            self._ok(Step.DATA, summary, reply, start)
+        return refused
+
+    async def _drain(self, session: _Session, rcpts: int, start: float, failure: MailError) -> None:
+        """The pipelined group failed but its remaining replies (`rcpts` RCPTs, then DATA) are
+        due: read them; should DATA get 354 anyway, end an empty message (RFC 2920 3.1) so the
+        connection stays usable for RSET. If that fails, the connection is dropped."""
+        try:
+            for _ in range(rcpts):
+                await self._read(session, Step.RCPT, "RCPT (after MAIL was refused)", start)
+            reply = await self._read(session, Step.DATA, "DATA (nobody to deliver to)", start)
+            if reply.code == ReplyCode.START_DATA:
+                await self._read(session, Step.DATA, "end of empty DATA", start, b".\r\n")
+        except MailError:
+            self._discard()
+            raise failure from None
+
+    def _mail_line(
+        self, session: _Session, mail_from: str, rcpt_tos: Sequence[str], data: bytes
+    ) -> bytes:
+        line = b"MAIL FROM:"
         encoding = "ascii"
-        if not all(a.isascii() for a in addresses):
-            if not client.supports_extension("smtputf8"):
+        if not mail_from.isascii() or not all(a.isascii() for a in rcpt_tos):
+            if not session.smtputf8:
                 raise ConfigurationError(
                     Step.MAIL,
                     "an address is not ASCII and the server does not offer SMTPUTF8 (RFC 6531)",
                 )
-            options.append("SMTPUTF8")
             encoding = "utf-8"
-        if not data.isascii() and client.supports_extension("8bitmime"):
-            options.append("BODY=8BITMIME")  # RFC 6152
-
         try:
-            await self._call(
-                Step.MAIL,
-                f"MAIL FROM:<{mail_from}>",
-                lambda: _mail(client, mail_from, options, encoding),
-            )
-        except (ConnectError, ReplyError) as err:
-            closed = isinstance(err, ConnectError) or err.code == ReplyCode.SERVICE_UNAVAILABLE
-            if reused and closed:
-                raise _StaleConnection() from err
-            raise
+            line += wire.quoted(mail_from, encoding)
+        except ValueError as exc:
+            raise ConfigurationError(Step.MAIL, str(exc)) from exc
+        if encoding != "ascii":
+            line += b" SMTPUTF8"
+        if session.eightbitmime and not data.isascii():
+            line += b" BODY=8BITMIME"  # RFC 6152
+        return line + b"\r\n"
 
-        refused: dict[str, MailError] = {}
-        for rcpt in rcpt_tos:
-            try:
-                await self._call(
-                    Step.RCPT, f"RCPT TO:<{rcpt}>", partial(_rcpt, client, rcpt, encoding)
-                )
-            except ReplyError as err:
-                if err.code == ReplyCode.SERVICE_UNAVAILABLE:  # the server is going away
-                    raise
-                err.recipient = rcpt
-                refused[rcpt] = err
-        if len(refused) == len(rcpt_tos):
-            raise _all_refused(refused)
+    def _rcpt_line(self, rcpt: str, session: _Session) -> bytes:
+        encoding = "ascii" if rcpt.isascii() else "utf-8"
+        try:
+            return b"RCPT TO:" + wire.quoted(rcpt, encoding) + b"\r\n"
+        except ValueError as exc:
+            raise ConfigurationError(Step.RCPT, str(exc)) from exc
 
-        await self._call(Step.DATA, f"DATA ({len(data)} bytes)", lambda: client.data(data))
-        return refused
+    async def _read(
+        self,
+        session: _Session,
+        step: Step,
+        summary: str,
+        start: float,
+        send: bytes | None = None,
+    ) -> aiosmtplib.SMTPResponse:
+        """Write `send` (if any), then read the next reply under the timeout; transport
+        failures become MailError at `step`."""
+        try:
+            if send is not None:
+                session.channel.write(send)
+            return await session.channel.reply(self.cfg.timeout)
+        except Exception as exc:
+            raise self._failed(step, summary, exc, start) from exc
 
-    async def _after_failure(self, client: aiosmtplib.SMTP, err: MailError) -> None:
+    async def _command(
+        self, session: _Session, step: Step, command: bytes, summary: str
+    ) -> aiosmtplib.SMTPResponse:
+        """One command and its reply, which must be 250 (221 for QUIT)."""
+        start = time.perf_counter()
+        try:
+            session.channel.write(command)
+            reply = await session.channel.reply(self.cfg.timeout)
+        except Exception as exc:
+            if not (step == Step.QUIT and isinstance(exc, aiosmtplib.SMTPServerDisconnected)):
+                raise self._failed(step, summary, exc, start) from exc
+            reply = aiosmtplib.SMTPResponse(ReplyCode.CLOSING, "")  # closed instead: as good
+        expected = ReplyCode.CLOSING if step == Step.QUIT else ReplyCode.OK
+        if reply.code != expected:
+            refusal = aiosmtplib.SMTPResponseException(reply.code, reply.message)
+            raise self._failed(step, summary, refusal, start) from refusal
+        self._ok(step, summary, reply, start)
+        return reply
+
+    async def _after_failure(self, session: _Session, err: MailError) -> None:
         """Keep the connection after an error reply (RFC 5321 4.1.1.5 RSET); else drop it."""
         if (
             isinstance(err, ReplyError | ConfigurationError)
             and err.code != ReplyCode.SERVICE_UNAVAILABLE
-            and client.is_connected
+            and self._session is session
+            and session.channel.is_connected
         ):
             try:
-                await self._call(Step.MAIL, "RSET", client.rset)
+                await self._command(session, Step.MAIL, b"RSET\r\n", "RSET")
                 return
             except MailError:
                 pass
         self._discard()
+
+    def _failed(self, step: Step, summary: str, exc: BaseException, start: float) -> MailError:
+        """Convert at the boundary; trace the failure."""
+        err = to_mail_error(exc, step, self.cfg)
+        if self._tracer is not None:
+            self._tracer(
+                TraceEvent(
+                    err.step,
+                    summary,
+                    ok=False,
+                    code=err.code,
+                    reply=err.text,
+                    duration_ms=_ms(start),
+                    details={"error": err.reason},
+                )
+            )
+        return err
+
+    def _ok(self, step: Step, summary: str, reply: aiosmtplib.SMTPResponse, start: float) -> None:
+        if self._tracer is not None:
+            self._tracer(
+                TraceEvent(
+                    step, summary, code=reply.code, reply=reply.message, duration_ms=_ms(start)
+                )
+            )
 
     # ------------------------------------------------------------------ plumbing
 
@@ -538,42 +699,6 @@ def _all_refused(refused: dict[str, MailError]) -> MailError:
     return ReplyError(
         Step.RCPT, f"all recipients were refused: {listing}", code=first.code, hint=first.hint
     )
-
-
-# A bare addr-spec of printable ASCII (atext and dots), as mail/build.py writes envelopes.
-# SECURITY: no space, control character, <, >, quote or bracket can pass (see aiosmtplib's
-# ADDRESS_INJECTION_REGEX): those would let an address smuggle ESMTP parameters.
-_ATEXT = r"[A-Za-z0-9!#$%&'*+\-./=?^_`{|}~]+"
-_BARE_ADDRESS = re.compile(f"{_ATEXT}@{_ATEXT}")
-
-
-@lru_cache(maxsize=256)
-def _quoted(address: str, encoding: str) -> bytes:
-    # aiosmtplib's mail()/rcpt() re-parse each address with email.utils on every call, a
-    # measurable share of a worker's CPU; anything but a bare addr-spec still goes through it.
-    if _BARE_ADDRESS.fullmatch(address):
-        return f"<{address}>".encode(encoding)
-    return quote_address(address).encode(encoding)
-
-
-async def _mail(
-    client: aiosmtplib.SMTP, sender: str, options: list[str], encoding: str
-) -> aiosmtplib.SMTPResponse:
-    """`client.mail` without re-parsing the sender per message (same replies, same errors)."""
-    response = await client.execute_command(
-        b"MAIL", b"FROM:" + _quoted(sender, encoding), *(o.encode("ascii") for o in options)
-    )
-    if response.code != ReplyCode.OK:
-        raise aiosmtplib.SMTPSenderRefused(response.code, response.message, sender)
-    return response
-
-
-async def _rcpt(client: aiosmtplib.SMTP, rcpt: str, encoding: str) -> aiosmtplib.SMTPResponse:
-    """`client.rcpt`, likewise (250 or 251 accept, RFC 5321 4.2.2)."""
-    response = await client.execute_command(b"RCPT", b"TO:" + _quoted(rcpt, encoding))
-    if response.code not in (ReplyCode.OK, ReplyCode.WILL_FORWARD):
-        raise aiosmtplib.SMTPRecipientRefused(response.code, response.message, rcpt)
-    return response
 
 
 def _client(**kwargs: Any) -> aiosmtplib.SMTP | None:
