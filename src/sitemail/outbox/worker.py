@@ -48,6 +48,8 @@ TABLE = OutboxMessage._meta.db_table
 _IN_CHUNK = 500
 _SUMMARY_EVERY = 60.0  # seconds between INFO summaries while delivering
 _RETENTION_EVERY = 3600.0  # seconds between email.log.retentionDays sweeps
+_SENT_SECONDS = SMTP_SEND_SECONDS.labels("sent")  # bound once: labels() costs per call
+_ERROR_SECONDS = SMTP_SEND_SECONDS.labels("error")
 _OUTAGE_MAX_PAUSE = 30.0  # longest pause between probes of an unreachable server
 
 
@@ -178,7 +180,13 @@ class Worker:
             poll_interval = 1.0 if self._vendor == "postgresql" else 0.1
         self.poll_interval = poll_interval
         self.record_interval = record_interval
-        self._wake = asyncio.Event()
+        # Set by enqueue commits (wake), NOTIFY, and lanes needing rows; see run.
+        self._kick = asyncio.Event()
+        self._kicked = False
+        self._gate = asyncio.Event()  # lanes may take rows
+        self._rows = asyncio.Event()  # the queue has rows
+        self._inflight = 0
+        self._draining = False
         self.policy = policy
         self.clock = clock
         self.stats: Counter[str] = Counter()
@@ -203,60 +211,60 @@ class Worker:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until `stop` is set; then finish in-flight sends, record them, release the
-        rest of the claimed rows and return. Errors are logged and retried, never raised."""
+        rest of the claimed rows and return. Errors are logged and retried, never raised.
+
+        `concurrency` lanes each send over their own connection, taking rows one at a time
+        from a shared queue; this loop keeps the queue topped up (a claim when it falls below
+        half a batch) and records finished sends at least every record_interval, the two in
+        one transaction. No lane waits for another: one slow reply holds up one connection.
+        """
         log.info("outbox worker %s started (concurrency %d)", self.owner, self.concurrency)
         await self._recover_local()
         heartbeat = asyncio.create_task(self._heartbeat())
         housekeeping = asyncio.create_task(self._housekeeping())
-        wake.register(self._wake)
+        wake.register(self._kick)
         listener = (
-            asyncio.create_task(wake.listen(self._wake)) if self._vendor == "postgresql" else None
+            asyncio.create_task(wake.listen(self._kick)) if self._vendor == "postgresql" else None
         )
-        batch: list[ClaimedRow] = []
-        pending: list[Outcome] = []
+        queue: deque[ClaimedRow] = deque()
+        done: list[Outcome] = []
+        self._draining = False
+        self._gate.clear()  # lanes start once the settings are loaded
+        lanes = [asyncio.create_task(self._lane(i, queue, done)) for i in range(self.concurrency)]
+        low_water = max(self.concurrency, self.batch_size // 2)
+        drained = False  # the last claim came back short: wait for a wake or the poll interval
+        last_claim = 0.0
         failures = 0
         try:
             while not stop.is_set():
                 try:
-                    if not await self._refresh():
-                        if pending:
-                            await self._exchange(pending, claim=False)
-                            pending = []
-                        if batch:
-                            await self._release(batch)
-                            batch = []
-                        await _sleep(stop, self.poll_interval)
+                    if not await self._ready_to_send(queue, done, stop):
                         continue
-                    if not batch:
-                        self._wake.clear()  # before the claim: a later commit sets it again
-                        batch = await self._exchange(pending, claim=True)
-                        pending = []
-                        if not batch:
-                            await self._idle(stop)
-                            continue
-                    done: list[Outcome] = []
-                    sending = asyncio.create_task(self._send_batch(batch, stop, done))
-                    prefetched: list[ClaimedRow] = []
-                    try:
-                        # Overlap the database round trip (record the last batch, claim the
-                        # next, one transaction) with the sends in flight.
-                        more = len(batch) >= self.batch_size and not stop.is_set()
-                        if pending or more:
-                            prefetched = await self._exchange(pending, claim=more)
-                            pending = []
-                        await self._record_while(sending, done)
-                    finally:
-                        unsent = await sending
-                        pending.extend(done)
-                        batch = unsent + prefetched
+                    now = time.monotonic()
+                    claim = len(queue) < low_water and (
+                        not drained or self._kicked or now - last_claim >= self.poll_interval
+                    )
+                    if claim or done:
+                        taken = done.copy()
+                        done.clear()
+                        self._kicked = False  # before the claim: a later commit kicks again
+                        try:
+                            rows = await self._exchange(taken, claim=claim)
+                        except BaseException:
+                            done[:0] = taken  # recorded on the next round
+                            raise
+                        if claim:
+                            last_claim = now
+                            drained = len(rows) < self.batch_size
+                            if rows:
+                                queue.extend(rows)
+                                self._rows.set()
                     self._maybe_summarize()
                     failures = 0
-                    if self._unavailable is not None:
-                        await self._exchange(pending, claim=False)
-                        pending = []
-                        await self._release(batch)
-                        batch = []
-                        await _sleep(stop, self._outage_pause())
+                    busy = bool(queue) or self._inflight > 0 or bool(done)
+                    await self._wait_kick(
+                        stop, self.record_interval if busy else self.poll_interval
+                    )
                 except Exception:
                     failures += 1
                     log.exception("outbox worker %s: cycle failed; retrying", self.owner)
@@ -265,29 +273,100 @@ class Worker:
         finally:
             heartbeat.cancel()
             housekeeping.cancel()
-            wake.unregister(self._wake)
+            wake.unregister(self._kick)
             if listener is not None:
                 listener.cancel()
                 await asyncio.gather(listener, return_exceptions=True)
+            # Drain: lanes finish the send in hand (bounded by the SMTP timeout) and stop.
+            self._draining = True
+            self._gate.set()
+            self._rows.set()
+            await asyncio.gather(*lanes, return_exceptions=True)
             try:
-                if pending:
-                    await self._record(pending)
-                if batch:
-                    await self._release(batch)
+                if done:
+                    await self._record(done)
+                if queue:
+                    await self._release(queue)
             except Exception:
                 # The leases run out and another worker sends them: at least once.
                 log.exception("outbox worker %s: could not record on shutdown", self.owner)
             await self.aclose()
             log.info("outbox worker %s stopped (%s)", self.owner, self._stats_text(self.stats))
 
-    async def _idle(self, stop: asyncio.Event) -> None:
-        """Wait for stop, an enqueue's commit, or poll_interval, whichever comes first."""
-        waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
+    async def _lane(self, slot: int, queue: deque[ClaimedRow], done: list[Outcome]) -> None:
+        """One connection's loop: take the next row, send it, append the outcome."""
+        while True:
+            await self._gate.wait()
+            if self._draining:
+                return
+            if not queue:
+                self._rows.clear()
+                self._kick.set()  # the feeder may claim more, or record what is done
+                await self._rows.wait()
+                continue
+            row = queue.popleft()
+            if len(queue) < self.concurrency:
+                self._kick.set()
+            self._inflight += 1
+            try:
+                done.append(await self._send_one(slot, row))
+            finally:
+                self._inflight -= 1
+            if self._unavailable is not None:
+                self._gate.clear()  # no more rows until the outage pause is over
+                self._kick.set()
+
+    async def _ready_to_send(
+        self, queue: deque[ClaimedRow], done: list[Outcome], stop: asyncio.Event
+    ) -> bool:
+        """Open the lanes' gate when sending can go on; otherwise quiesce the lanes, record and
+        release, and wait (email disabled, email.smtp changed, server unreachable)."""
+        settings = await self._db(self._settings_provider)
+        cfg = settings.email.smtp
+        changed = self._pool_cfg is not None and cfg != self._pool_cfg
+        if cfg is not None and not changed and self._unavailable is None:
+            self._pool_cfg = cfg
+            self._warned_disabled = False
+            self._gate.set()
+            return True
+        self._gate.clear()
+        while self._inflight:  # sends in hand finish on the old connections
+            await self._wait_kick(stop, 0.05)
+        taken = done.copy()
+        done.clear()
         try:
-            await asyncio.wait(waits, timeout=self.poll_interval, return_when="FIRST_COMPLETED")
-        finally:
-            for w in waits:
-                w.cancel()
+            await self._exchange(taken, claim=False)
+        except BaseException:
+            done[:0] = taken
+            raise
+        rows = list(queue)
+        queue.clear()
+        await self._release(rows)
+        if changed:
+            log.info("outbox: email.smtp changed; reconnecting")
+            await self._close_pool()
+            self._pool_cfg = None
+            self._unavailable = None
+            return False
+        if cfg is None:
+            await self._warn_disabled()
+            await _sleep(stop, self.poll_interval)
+            return False
+        await _sleep(stop, self._outage_pause())
+        return False
+
+    async def _wait_kick(self, stop: asyncio.Event, timeout: float) -> None:
+        """Wait for a lane or an enqueue to kick, stop, or the timeout."""
+        if not self._kick.is_set():
+            waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._kick.wait())]
+            try:
+                await asyncio.wait(waits, timeout=timeout, return_when="FIRST_COMPLETED")
+            finally:
+                for w in waits:
+                    w.cancel()
+        if self._kick.is_set():
+            self._kick.clear()
+            self._kicked = True
 
     async def run_once(self) -> int:
         """Claim one batch, send it, record the outcomes; returns how many were processed."""
@@ -329,12 +408,7 @@ class Worker:
         settings = await self._db(self._settings_provider)
         cfg = settings.email.smtp
         if cfg is None:
-            if not self._warned_disabled and await self._db(self._has_queued):
-                log.warning(
-                    "outbox: email is disabled (email.smtp is not set in the site "
-                    "configuration); queued messages wait until it is set"
-                )
-                self._warned_disabled = True
+            await self._warn_disabled()
             return False
         self._warned_disabled = False
         if cfg != self._pool_cfg:
@@ -343,6 +417,14 @@ class Worker:
             await self._close_pool()
             self._pool_cfg = cfg
         return True
+
+    async def _warn_disabled(self) -> None:
+        if not self._warned_disabled and await self._db(self._has_queued):
+            log.warning(
+                "outbox: email is disabled (email.smtp is not set in the site "
+                "configuration); queued messages wait until it is set"
+            )
+            self._warned_disabled = True
 
     def _transport(self, slot: int) -> Transport:
         transport = self._pool[slot]
@@ -371,31 +453,12 @@ class Worker:
         await asyncio.gather(*(lane(i) for i in range(min(self.concurrency, len(rows)))))
         return list(queue)
 
-    async def _record_while(self, sending: asyncio.Task[Any], done: list[Outcome]) -> None:
-        """While `sending` runs past record_interval, record what it has finished so far.
-
-        A fast batch ends before the first interval and costs nothing here; a slow one (a
-        slow server, timeouts) has its sent rows marked within record_interval, so a crash
-        re-sends only those in flight, not the whole batch."""
-        while not sending.done():
-            await asyncio.wait({sending}, timeout=self.record_interval)
-            if sending.done() or not done:
-                continue
-            taken = done.copy()
-            done.clear()
-            try:
-                await self._record(taken)
-            except Exception:
-                done[:0] = taken  # recorded with the batch, or retried on the next interval
-                log.warning("outbox: could not record outcomes yet", exc_info=True)
-                await asyncio.wait({sending}, timeout=1.0)
-
     async def _send_one(self, slot: int, row: ClaimedRow) -> Outcome:
         started = time.perf_counter()
         try:
             refused = await self._transport(slot).send(row.mail_from, row.rcpt_tos, row.data)
         except MailError as err:
-            SMTP_SEND_SECONDS.labels("error").observe(time.perf_counter() - started)
+            _ERROR_SECONDS.observe(time.perf_counter() - started)
             return self._failed(row, err)
         except Exception as exc:  # a bug must not lose the outcome or stop the worker
             log.exception("outbox: unexpected error sending %s", row.message_id)
@@ -406,7 +469,7 @@ class Worker:
                 except Exception:
                     log.debug("outbox: closing a broken transport failed", exc_info=True)
             return self._failed(row, MailError(Step.DATA, f"unexpected error: {exc!r}"))
-        SMTP_SEND_SECONDS.labels("sent").observe(time.perf_counter() - started)
+        _SENT_SECONDS.observe(time.perf_counter() - started)
         self.stats["sent"] += 1
         if self._outage_since is not None:
             self._outage_ended()
