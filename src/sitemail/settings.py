@@ -77,7 +77,6 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.auth",
     "django.contrib.sessions",
-    "strawberry_django",
     "sitemail.siteconfig",
     "sitemail.accounts",
     "sitemail.accounts.external",

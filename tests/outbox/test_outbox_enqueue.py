@@ -158,3 +158,45 @@ def test_enqueue_many_rolls_back_too() -> None:
         )
         raise Boom
     assert not OutboxMessage.objects.exists()
+
+
+def test_enqueue_many_rows_match_the_database_in_small_batches() -> None:
+    messages = [(f"u{i}@example.com", {"test_id": f"{i:05d}"}) for i in range(23)]
+    rows = enqueue_many("test_email", messages, settings=static_settings(), batch_size=5)
+    stored = {r.pk: r for r in OutboxMessage.objects.all()}
+    assert len(stored) == 23
+    for row, (to, ctx) in zip(rows, messages, strict=True):
+        assert row.pk is not None and not row._state.adding
+        db = stored[row.pk]
+        assert (db.recipient, db.message_id, db.context) == (to, row.message_id, ctx)
+        assert bytes(db.data) == row.data
+        assert db.created_at is not None and db.next_attempt_at == row.next_attempt_at
+        msg = email.message_from_bytes(bytes(db.data), policy=email.policy.default)
+        assert msg["Message-ID"] == row.message_id
+        assert [str(a.addr_spec) for a in msg["To"].addresses] == [to]
+
+
+def test_enqueue_many_bad_address_inserts_nothing() -> None:
+    messages = [("a@example.com", {"test_id": "1"}), ("not an address", {"test_id": "2"})]
+    with pytest.raises(MailBuildError):
+        enqueue_many("test_email", messages, settings=static_settings())
+    assert not OutboxMessage.objects.exists()
+
+
+def test_enqueue_many_keeps_secrets_apart_and_skips_when_disabled() -> None:
+    url = "https://sourcegraph.example.com/p?code=s3cr3t"
+    [sent] = enqueue_many(
+        "set_password",
+        [("a@example.com", {"username": "a", "url": url})],
+        settings=static_settings(),
+    )
+    [skipped] = enqueue_many(
+        "set_password",
+        [("b@example.com", {"username": "b", "url": url})],
+        settings=static_settings(None),
+    )
+    sent.refresh_from_db()
+    skipped.refresh_from_db()
+    assert b"s3cr3t" in bytes(sent.data) and b"s3cr3t" not in bytes(sent.redacted_data or b"")
+    assert skipped.status == Status.SKIPPED and b"s3cr3t" not in bytes(skipped.data)
+    assert sent.context["url"] == LINK_REMOVED

@@ -9,13 +9,14 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Any
 
-import css_inline
 import jinja2
+from django.conf import settings as django_settings
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup, escape
 
 from sitemail.mail import kinds
 from sitemail.mail.headers import one_line
+from sitemail.mail.inline import inline
 from sitemail.siteconfig.typed import SiteSettings, TemplateOverride
 
 
@@ -34,12 +35,14 @@ class Rendered:
 
 def _paragraphs(value: object) -> Markup:
     """Plain text to HTML paragraphs: escaped, blank lines split paragraphs, newlines -> <br>."""
-    blocks = re.split(r"\n\s*\n", str(value).replace("\r\n", "\n").strip())
+    blocks = _BLANK_LINE.split(str(value).replace("\r\n", "\n").strip())
+    # Escaping a whole block leaves its newlines alone: one escape() per block, not per line.
     return Markup("\n").join(
-        Markup("<p>{}</p>").format(Markup("<br>\n").join(escape(line) for line in b.split("\n")))
-        for b in blocks
-        if b
+        (Markup("<p>%s</p>") % escape(b)).replace("\n", Markup("<br>\n")) for b in blocks if b
     )
+
+
+_BLANK_LINE = re.compile(r"\n\s*\n")
 
 
 def _environment() -> jinja2.Environment:
@@ -68,9 +71,6 @@ _OVERRIDE_TEXT = ImmutableSandboxedEnvironment(autoescape=False, auto_reload=Fal
 # Overrides written for Sourcegraph use Go template syntax: {{.URL}} -> {{ URL }}.
 _GO_VAR = re.compile(r"\{\{\s*\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
-# Remote stylesheets are never fetched: rendering must not touch the network.
-_INLINER = css_inline.CSSInliner(load_remote_stylesheets=False)
-
 
 @functools.lru_cache(maxsize=64)
 def _compile_override(source: str, html: bool) -> jinja2.Template:
@@ -79,8 +79,6 @@ def _compile_override(source: str, html: bool) -> jinja2.Template:
 
 
 def _product() -> str:
-    from django.conf import settings as django_settings
-
     return str(getattr(django_settings, "PRODUCT_NAME", "Sourcegraph"))
 
 
@@ -109,10 +107,20 @@ def render(kind: str, context: Mapping[str, Any], settings: SiteSettings) -> Ren
 
 
 def _render_builtin(kind: str, ctx: dict[str, Any]) -> Rendered:
-    subject = _ENV.get_template(f"{kind}.subject.txt").render(ctx)
-    text = _ENV.get_template(f"{kind}.txt").render(ctx)
-    html = _ENV.get_template(f"{kind}.html").render(ctx)
-    return Rendered(subject=one_line(subject), text=_tidy_text(text), html=_INLINER.inline(html))
+    # Template.render copies the variables and the globals (a ChainMap, slow to iterate) into a
+    # new dict for every call: merge them once for the three templates instead. Jinja never
+    # writes to a shared parent dict (assignments go to the template's own context).
+    variables = {**_ENV.globals, **ctx}
+    subject = _render(_ENV.get_template(f"{kind}.subject.txt"), variables)
+    text = _render(_ENV.get_template(f"{kind}.txt"), variables)
+    html = _render(_ENV.get_template(f"{kind}.html"), variables)
+    return Rendered(subject=one_line(subject), text=_tidy_text(text), html=inline(html))
+
+
+def _render(template: jinja2.Template, variables: dict[str, Any]) -> str:
+    return template.environment.concat(
+        template.root_render_func(template.new_context(variables, shared=True))
+    )
 
 
 def _render_override(override: TemplateOverride, ctx: dict[str, Any]) -> Rendered:
@@ -129,7 +137,7 @@ def _render_override(override: TemplateOverride, ctx: dict[str, Any]) -> Rendere
         text = _compile_override(override.text, False).render(ctx)
     else:
         text = html_to_text(html)
-    return Rendered(subject=one_line(subject), text=_tidy_text(text), html=_INLINER.inline(html))
+    return Rendered(subject=one_line(subject), text=_tidy_text(text), html=inline(html))
 
 
 def _tidy_text(text: str) -> str:

@@ -14,6 +14,7 @@ from sitemail.mail import kinds
 from sitemail.mail.build import MailBuildError, build, new_message_id
 from sitemail.mail.render import render
 from sitemail.outbox import wake
+from sitemail.outbox.insert import insert_many
 from sitemail.outbox.models import OutboxMessage, Status
 from sitemail.siteconfig.typed import SiteSettings
 
@@ -155,17 +156,21 @@ def enqueue_many(
     secrets: Collection[str] = (),
     batch_size: int = 500,
 ) -> list[OutboxMessage]:
-    """`enqueue` for many (to, context) pairs of one kind: one multi-row INSERT per batch."""
+    """`enqueue` for many (to, context) pairs of one kind: one multi-row INSERT per batch.
+
+    All are rendered and built before the first INSERT, so a bad address or context raises
+    before anything is written.
+    """
     resolved = _settings(settings)
     now = timezone.now()
     rows = [
         prepare(kind, to, ctx, settings=resolved, secrets=secrets, now=now) for to, ctx in messages
     ]
     with transaction.atomic():
-        created = OutboxMessage.objects.bulk_create(rows, batch_size=batch_size)
-        if any(row.status == Status.QUEUED for row in created):
+        insert_many(rows, batch_size=batch_size)
+        if any(row.status == Status.QUEUED for row in rows):
             wake.enqueued()
-    return created
+    return rows
 
 
 __all__ = ["DISABLED", "MailBuildError", "enqueue", "enqueue_many", "prepare"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import string
 from dataclasses import dataclass, field
@@ -29,6 +30,13 @@ def success(to: str) -> str:
 
 def failure(reason: str) -> str:
     return f"Failed to send test email: mail: {reason}"
+
+
+async def _close(transport: SMTPTransport) -> None:
+    try:
+        await transport.close()
+    except MailError:
+        pass
 
 
 def _test_id() -> str:
@@ -82,14 +90,12 @@ async def send_test_email_traced(to: str, actor: User | None = None) -> TestEmai
         error = exc
     except Exception as exc:  # never a traceback to the admin; the reason is still shown
         error = ConfigurationError(Step.CONFIG, f"unexpected error: {exc!r}")
-    finally:
-        try:
-            await transport.close()
-        except MailError:
-            pass
+    except BaseException:  # cancelled: still close the connection
+        await _close(transport)
+        raise
 
     now = timezone.now()
-    await sync_to_async(OutboxMessage.objects.create)(
+    row = OutboxMessage(
         kind=KIND,
         status=Status.FAILED if error else Status.SENT,
         recipient=to,
@@ -107,5 +113,8 @@ async def send_test_email_traced(to: str, actor: User | None = None) -> TestEmai
         last_code=error.code if error else None,
         last_error=error.reason if error else "",
     )
+    # QUIT (a round trip, then waiting for the socket to close) and the log INSERT (a thread
+    # hop and a commit) are independent: done together, the admin waits for the longer only.
+    await asyncio.gather(_close(transport), sync_to_async(row.save)(force_insert=True))
     result = failure(error.reason) if error else success(to)
     return TestEmailOutcome(result, error is None, started_at, steps, error)
