@@ -67,6 +67,6 @@ def test_workers_in_several_processes_deliver_each_message_exactly_once(
 
     # Every process delivered a share, and their counts add up.
     sent = {int(pid): int(n) for pid, n, _, _ in _STOPPED.findall(log)}
-    assert set(sent) == {w.pid for w in workers}, log[-3000:]
+    assert set(sent) == {w.proc.pid for w in workers}, log[-3000:]
     assert sum(sent.values()) == MESSAGES
     assert all(n > 0 for n in sent.values()), sent
