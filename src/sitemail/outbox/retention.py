@@ -11,7 +11,6 @@ import logging
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -29,7 +28,7 @@ def purge_expired(days: int, *, now: datetime | None = None) -> int:
     finished = (
         OutboxMessage.objects.filter(status__in=FINISHED, purged_at__isnull=True)
         .annotate(finished_at=Coalesce("sent_at", "last_attempt_at", "created_at"))
-        .filter(Q(finished_at__lt=cutoff))
+        .filter(finished_at__lt=cutoff)
     )
     total = 0
     while True:

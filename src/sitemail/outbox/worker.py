@@ -245,14 +245,8 @@ class Worker:
                         not drained or self._kicked or now - last_claim >= self.poll_interval
                     )
                     if claim or done:
-                        taken = done.copy()
-                        done.clear()
                         self._kicked = False  # before the claim: a later commit kicks again
-                        try:
-                            rows = await self._exchange(taken, claim=claim)
-                        except BaseException:
-                            done[:0] = taken  # recorded on the next round
-                            raise
+                        rows = await self._record_done(done, claim=claim)
                         if claim:
                             last_claim = now
                             drained = len(rows) < self.batch_size
@@ -283,10 +277,7 @@ class Worker:
             self._rows.set()
             await asyncio.gather(*lanes, return_exceptions=True)
             try:
-                if done:
-                    await self._record(done)
-                if queue:
-                    await self._release(queue)
+                await self._settle(queue, done)
             except Exception:
                 # The leases run out and another worker sends them: at least once.
                 log.exception("outbox worker %s: could not record on shutdown", self.owner)
@@ -332,16 +323,7 @@ class Worker:
         self._gate.clear()
         while self._inflight:  # sends in hand finish on the old connections
             await self._wait_kick(stop, 0.05)
-        taken = done.copy()
-        done.clear()
-        try:
-            await self._exchange(taken, claim=False)
-        except BaseException:
-            done[:0] = taken
-            raise
-        rows = list(queue)
-        queue.clear()
-        await self._release(rows)
+        await self._settle(queue, done)
         if changed:
             log.info("outbox: email.smtp changed; reconnecting")
             await self._close_pool()
@@ -354,6 +336,26 @@ class Worker:
             return False
         await _sleep(stop, self._outage_pause())
         return False
+
+    async def _record_done(self, done: list[Outcome], *, claim: bool) -> list[ClaimedRow]:
+        """Record the outcomes in `done` (and claim, if asked) in one transaction; on failure
+        they go back into `done` and are recorded on the next round."""
+        taken = done.copy()
+        done.clear()
+        try:
+            return await self._exchange(taken, claim=claim)
+        except BaseException:
+            done[:0] = taken
+            raise
+
+    async def _settle(self, queue: deque[ClaimedRow], done: list[Outcome]) -> None:
+        """Record what is done and release what was claimed but not started."""
+        if done:
+            await self._record_done(done, claim=False)
+        if queue:
+            rows = list(queue)
+            queue.clear()
+            await self._release(rows)
 
     async def _wait_kick(self, stop: asyncio.Event, timeout: float) -> None:
         """Wait for a lane or an enqueue to kick, stop, or the timeout."""
