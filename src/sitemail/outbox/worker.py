@@ -186,6 +186,10 @@ class Worker:
         self._gate = asyncio.Event()  # lanes may take rows
         self._rows = asyncio.Event()  # the queue has rows
         self._inflight = 0
+        # Claim again when fewer than a batch of rows is left, so the claim's round trip
+        # (recording included) overlaps sending the rest. At half a batch the lanes ran dry
+        # waiting for it: 4,300 instead of 6,700 msg/s on SQLite (bench/).
+        self._low_water = max(concurrency, batch_size)
         self._draining = False
         self.policy = policy
         self.clock = clock
@@ -215,7 +219,7 @@ class Worker:
 
         `concurrency` lanes each send over their own connection, taking rows one at a time
         from a shared queue; this loop keeps the queue topped up (a claim when it falls below
-        half a batch) and records finished sends at least every record_interval, the two in
+        a batch) and records finished sends at least every record_interval, the two in
         one transaction. No lane waits for another: one slow reply holds up one connection.
         """
         log.info("outbox worker %s started (concurrency %d)", self.owner, self.concurrency)
@@ -231,7 +235,7 @@ class Worker:
         self._draining = False
         self._gate.clear()  # lanes start once the settings are loaded
         lanes = [asyncio.create_task(self._lane(i, queue, done)) for i in range(self.concurrency)]
-        low_water = max(self.concurrency, self.batch_size // 2)
+        low_water = self._low_water
         drained = False  # the last claim came back short: wait for a wake or the poll interval
         last_claim = 0.0
         failures = 0
@@ -296,8 +300,8 @@ class Worker:
                 await self._rows.wait()
                 continue
             row = queue.popleft()
-            if len(queue) < self.concurrency:
-                self._kick.set()
+            if len(queue) == self._low_water - 1:
+                self._kick.set()  # time to claim more: before the lanes run dry
             self._inflight += 1
             try:
                 done.append(await self._send_one(slot, row))
