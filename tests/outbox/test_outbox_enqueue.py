@@ -7,7 +7,7 @@ import email.policy
 from datetime import datetime
 
 import pytest
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from sitemail.mail.build import MailBuildError
 from sitemail.outbox import enqueue, enqueue_many
@@ -174,6 +174,23 @@ def test_enqueue_many_rows_match_the_database_in_small_batches() -> None:
         msg = email.message_from_bytes(bytes(db.data), policy=email.policy.default)
         assert msg["Message-ID"] == row.message_id
         assert [str(a.addr_spec) for a in msg["To"].addresses] == [to]
+
+
+def test_enqueue_many_ids_follow_the_sequence_and_errors_are_djangos() -> None:
+    """PostgreSQL takes ids from the sequence before its COPY: single inserts after it must not
+    collide, and a database error must surface as django.db's, not the driver's."""
+    settings = static_settings()
+    rows = enqueue_many("test_email", [("a@example.com", {"test_id": "1"})] * 3, settings=settings)
+    single = enqueue("test_email", "b@example.com", {"test_id": "2"}, settings=settings)
+    assert single.pk > max(r.pk for r in rows)
+    from sitemail.outbox.insert import insert_many
+    from sitemail.outbox.service import prepare
+
+    clash = prepare("test_email", "c@example.com", {"test_id": "3"}, settings=settings)
+    clash.message_id = single.message_id  # unique
+    with pytest.raises(IntegrityError), transaction.atomic():
+        insert_many([clash])
+    assert OutboxMessage.objects.count() == 4
 
 
 def test_enqueue_many_bad_address_inserts_nothing() -> None:
