@@ -470,13 +470,20 @@ def _report(
     pg1 = by_name.get("sitemail worker, PostgreSQL, 1 process")
     pg2 = by_name.get("sitemail worker, PostgreSQL, 2 processes")
     sqlite = by_name["sitemail worker, SQLite, 1 process"]
-    enqueue = statistics.median(r["enqueue_rate"]["median"] for r in rows if "enqueue_rate" in r)
+    # Per database: each run's prepare step enqueues through the service on that database.
+    enqueue = {
+        db: statistics.median(
+            r["enqueue_rate"]["median"] for r in rows if "enqueue_rate" in r and db in r["name"]
+        )
+        for db in ("SQLite", "PostgreSQL")
+        if any("enqueue_rate" in r and db in r["name"] for r in rows)
+    }
     timed = [f["enqueue_ms"] for r in rows for f in r["runs"] if "enqueue_ms" in f]
     parts = {k: statistics.median(t[k] for t in timed) for k in timed[0]} if timed else {}
     targets = {
         "sqlite_vs_limit >= 0.20": sqlite["vs_limit"] >= 0.20,
         "sqlite_vs_new_connection >= 1.5": sqlite["vs_new_connection"] >= 1.5,
-        "enqueue >= 2000/s": enqueue >= 2000,
+        "enqueue >= 2000/s (each database)": min(enqueue.values()) >= 2000,
         "send_test_email_p50 <= 30 ms": extra["send_test_email_ms"]["p50"] <= 30,
         "worker_rss <= 150 MB": extra["worker_rss"]["peak_rss_mb"] <= 150,
         "first_delivery p50 <= 200 ms (in-process / NOTIFY)": all(
@@ -501,7 +508,7 @@ def _report(
         },
         "limit_rate": limit,
         "results": rows,
-        "enqueue_rate_median": enqueue,
+        "enqueue_rate_median": enqueue,  # emails/s by database
         "enqueue_ms_median": parts,
         **extra,
         "targets": targets,
@@ -531,10 +538,8 @@ def _print(report: dict[str, Any]) -> None:
         )
     print("(client, sink, machine: cores busy, median; 'x newc': ratio to smtp-source's")
     print(" new-connection-per-message rate)")
-    print(
-        f"enqueue (render+build+insert via outbox.enqueue_many): "
-        f"{report['enqueue_rate_median']:.0f} emails/s"
-    )
+    rates = ", ".join(f"{db} {v:.0f}" for db, v in report["enqueue_rate_median"].items())
+    print(f"enqueue (render+build+insert via outbox.enqueue_many), emails/s: {rates}")
     parts = report.get("enqueue_ms_median") or {}
     if parts:
         print("  per email: " + ", ".join(f"{k} {v:.2f} ms" for k, v in parts.items()))

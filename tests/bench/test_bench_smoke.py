@@ -55,10 +55,13 @@ def test_delivery_benchmark_smoke_runs_and_reports(tmp_path: Path) -> None:
     sqlite = report["results"][3]
     # Every pre-enqueued message went through smtp-sink, none failed (checked in the run).
     assert sqlite["runs"][0]["messages"] == report["parameters"]["n"]
-    assert report["enqueue_rate_median"] > 0
+    assert report["enqueue_rate_median"]["SQLite"] > 0
     assert report["send_test_email_ms"]["count"] == 5
     assert report["worker_rss"]["peak_rss_mb"] > 0
     (fd,) = report["first_delivery_ms"].values()
     assert fd["count"] == 3 and fd["p50"] < 5000
     assert "sitemail worker, SQLite, 1 process" in proc.stdout
-    assert set(report["targets"]) >= {"sqlite_vs_limit >= 0.20", "enqueue >= 2000/s"}
+    assert set(report["targets"]) >= {
+        "sqlite_vs_limit >= 0.20",
+        "enqueue >= 2000/s (each database)",
+    }
