@@ -39,7 +39,7 @@ RESUME = 45  # seconds for a restarted worker to deliver: start-up on a busy mac
 # timeout when the machine is busy.
 @pytest.mark.timeout(360)
 def test_sigkill_twenty_times_loses_nothing(tmp_path: Path, smtp_server: Any) -> None:
-    server = smtp_server()
+    server = smtp_server(pipelining=True)  # as real servers: lanes chain messages
     arrivals = Arrivals(server)
     rng = random.Random(7)
     step = Timeline()

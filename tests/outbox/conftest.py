@@ -15,7 +15,7 @@ import pytest
 from sitemail.siteconfig import service as siteconfig
 from sitemail.siteconfig.typed import EmailSettings, SiteSettings, SMTPConfig
 from sitemail.smtp.errors import MailError
-from sitemail.smtp.transport import SMTPTransport, Transport
+from sitemail.smtp.transport import NextMessage, SMTPTransport, Transport
 
 T = TypeVar("T")
 
@@ -93,12 +93,16 @@ class _RecordingTransport:
         self.recorder = recorder
 
     async def send(
-        self, mail_from: str, rcpt_tos: Sequence[str], data: bytes
+        self,
+        mail_from: str,
+        rcpt_tos: Sequence[str],
+        data: bytes,
+        then: NextMessage | None = None,
     ) -> dict[str, MailError]:
         attempt = Attempt(mail_from, list(rcpt_tos), data)
         self.recorder.attempts.append(attempt)
         try:
-            return await self.inner.send(mail_from, rcpt_tos, data)
+            return await self.inner.send(mail_from, rcpt_tos, data, then)
         except MailError as err:
             attempt.error = err
             raise

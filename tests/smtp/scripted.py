@@ -22,6 +22,11 @@ class ScriptedServer:
     rcpt_replies: dict[str, str] = field(default_factory=dict)  # address -> reply; else 250
     data_reply: str = "354 go ahead"
     final_reply: str = "250 2.0.0 queued"
+    # Per transaction, in order, before falling back to mail_reply / final_reply.
+    mail_replies: list[str] = field(default_factory=list)
+    final_replies: list[str] = field(default_factory=list)
+    # Seconds each reply takes to arrive (a round trip's length); the server reads on meanwhile.
+    reply_delay: float = 0.0
     split_replies: bool = False  # send each reply byte by byte (replies cut across reads)
     received: bytearray = field(default_factory=bytearray)  # everything the client sent
     contents: list[bytes] = field(default_factory=list)  # DATA content as sent (dot-stuffed)
@@ -76,6 +81,7 @@ class ScriptedServer:
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
+            await asyncio.sleep(self.reply_delay)  # let delayed replies go out first
             writer.close()
 
 
@@ -92,6 +98,9 @@ class _Conn:
 
     async def send(self, *replies: str) -> None:
         data = "".join(f"{r}\r\n" for r in replies).encode()
+        if self.server.reply_delay:
+            asyncio.get_running_loop().call_later(self.server.reply_delay, self.writer.write, data)
+            return
         if self.server.split_replies:
             for i in range(len(data)):
                 self.writer.write(data[i : i + 1])
@@ -104,9 +113,10 @@ class _Conn:
     async def transaction(self, mail: bytes) -> None:
         server = self.server
         group = [mail]
-        held = [server.mail_reply]
+        mail_reply = server.mail_replies.pop(0) if server.mail_replies else server.mail_reply
+        held = [mail_reply]
         if not server.strict:
-            await self.send(server.mail_reply)
+            await self.send(mail_reply)
             held = []
         while True:
             command = await self.line()
@@ -116,7 +126,8 @@ class _Conn:
                 address = command.decode().split("<", 1)[1].split(">", 1)[0]
                 reply = server.rcpt_replies.get(address, "250 2.1.5 ok")
             elif verb == b"DATA":
-                reply = server.data_reply
+                # After a refused MAIL there is no transaction for DATA to start.
+                reply = server.data_reply if mail_reply[0] == "2" else "503 5.5.1 no sender"
             else:
                 reply = "503 5.5.1 bad sequence"
             if server.strict:
@@ -128,9 +139,10 @@ class _Conn:
         if held:
             await self.send(*held)
         server.groups.append(group)
-        if group[-1][:4].upper() == b"DATA" and server.data_reply.startswith("354"):
+        if group[-1][:4].upper() == b"DATA" and reply.startswith("354"):
             content = bytearray()
             while not (content.endswith(b"\r\n.\r\n") or content == b".\r\n"):
                 content += await self.line()
             server.contents.append(bytes(content))
-            await self.send(server.final_reply)
+            final = server.final_replies.pop(0) if server.final_replies else server.final_reply
+            await self.send(final)

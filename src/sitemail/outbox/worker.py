@@ -35,7 +35,7 @@ from sitemail.outbox.models import OutboxMessage, Status
 from sitemail.outbox.policy import DEFAULT_POLICY, Kind, RetryPolicy
 from sitemail.siteconfig.typed import SiteSettings, SMTPConfig
 from sitemail.smtp.errors import MailError, Step
-from sitemail.smtp.transport import Transport
+from sitemail.smtp.transport import Envelope, NextMessage, Transport
 
 log = logging.getLogger(__name__)
 
@@ -289,27 +289,54 @@ class Worker:
             log.info("outbox worker %s stopped (%s)", self.owner, self._stats_text(self.stats))
 
     async def _lane(self, slot: int, queue: deque[ClaimedRow], done: list[Outcome]) -> None:
-        """One connection's loop: take the next row, send it, append the outcome."""
+        """One connection's loop: take the next row, send it, append the outcome.
+
+        While a row's content goes out, the lane takes the row after it from the queue (if
+        sending may go on) and the transport writes that row's commands in the same write:
+        one round trip per message. A row taken that way is in flight: it is sent next on
+        this connection whatever happens (draining included), since the server holds its
+        commands."""
+        following: list[ClaimedRow] = []
+
+        def then() -> Envelope | None:
+            if self._draining or not self._gate.is_set() or not queue:
+                return None
+            row = self._take(queue)
+            following.append(row)
+            return row.mail_from, row.rcpt_tos, row.data
+
         while True:
-            await self._gate.wait()
-            if self._draining:
-                return
-            if not queue:
-                self._rows.clear()
-                self._kick.set()  # the feeder may claim more, or record what is done
-                await self._rows.wait()
-                continue
-            row = queue.popleft()
-            if len(queue) == self._low_water - 1:
-                self._kick.set()  # time to claim more: before the lanes run dry
-            self._inflight += 1
+            if following:
+                row = following.pop()
+            else:
+                await self._gate.wait()
+                if self._draining:
+                    return
+                if not queue:
+                    self._rows.clear()
+                    self._kick.set()  # the feeder may claim more, or record what is done
+                    await self._rows.wait()
+                    continue
+                row = self._take(queue)
             try:
-                done.append(await self._send_one(slot, row))
+                done.append(await self._send_one(slot, row, then))
+            except BaseException:
+                queue.extendleft(following)  # cancelled: back to the queue, released later
+                self._inflight -= len(following)
+                following.clear()
+                raise
             finally:
                 self._inflight -= 1
             if self._unavailable is not None:
                 self._gate.clear()  # no more rows until the outage pause is over
                 self._kick.set()
+
+    def _take(self, queue: deque[ClaimedRow]) -> ClaimedRow:
+        row = queue.popleft()
+        if len(queue) == self._low_water - 1:
+            self._kick.set()  # time to claim more: before the lanes run dry
+        self._inflight += 1
+        return row
 
     async def _ready_to_send(
         self, queue: deque[ClaimedRow], done: list[Outcome], stop: asyncio.Event
@@ -459,10 +486,12 @@ class Worker:
         await asyncio.gather(*(lane(i) for i in range(min(self.concurrency, len(rows)))))
         return list(queue)
 
-    async def _send_one(self, slot: int, row: ClaimedRow) -> Outcome:
+    async def _send_one(
+        self, slot: int, row: ClaimedRow, then: NextMessage | None = None
+    ) -> Outcome:
         started = time.perf_counter()
         try:
-            refused = await self._transport(slot).send(row.mail_from, row.rcpt_tos, row.data)
+            refused = await self._transport(slot).send(row.mail_from, row.rcpt_tos, row.data, then)
         except MailError as err:
             _ERROR_SECONDS.observe(time.perf_counter() - started)
             return self._failed(row, err)

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sitemail.smtp.errors import MailError
+
+if TYPE_CHECKING:
+    from sitemail.smtp.transport import NextMessage
 
 
 @dataclass(frozen=True)
@@ -39,7 +43,11 @@ class InMemoryTransport:
         self.sent.clear()
 
     async def send(
-        self, mail_from: str, rcpt_tos: Sequence[str], data: bytes
+        self,
+        mail_from: str,
+        rcpt_tos: Sequence[str],
+        data: bytes,
+        then: NextMessage | None = None,  # nothing to write ahead in memory: ignored
     ) -> dict[str, MailError]:
         self.attempts += 1
         if self._failures:
