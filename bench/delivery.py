@@ -2,9 +2,11 @@
 
 One smtp-sink (Postfix) on a free loopback port receives everything. Each round runs, in
 order: smtp-source's limit (16 sessions, connections kept), smtp-source with a new connection
-per message, Python's smtplib+EmailMessage with a new connection per message, and sitemail's
-worker draining N pre-enqueued ~4 KB messages on SQLite and on PostgreSQL with 1, 2 and 4
-worker processes. Round 0 is a warm-up and discarded; medians and min-max of the rest are
+per message, Python's smtplib+EmailMessage with a new connection per message, sitemail's
+worker draining N pre-enqueued ~4 KB messages on SQLite, smtp-source (8 sessions) and the
+SQLite worker again through a relay adding a round trip (--rtt-ms, as if the server were
+across a network: round trips per message show), and the worker on PostgreSQL with 1, 2 and
+4 processes. Round 0 is a warm-up and discarded; medians and min-max of the rest are
 reported, each as a ratio to the limit of the same run. Then, once: enqueue throughput,
 time to first delivery, sendTestEmail latency over GraphQL and worker peak RSS.
 """
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import sysinfo
+from bench.latency import DelayRelay
 from bench.sink import MissingTool, Sink, free_port, smtp_source
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,6 +51,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=100, help="rows per claim")
     p.add_argument("--rss-rows", type=int, default=100000, help="queued rows for the RSS run")
     p.add_argument("--workdir", help="data directories (default: a temporary directory)")
+    p.add_argument(
+        "--rtt-ms",
+        type=float,
+        default=10.0,
+        help="also measure through a relay adding this round trip (0: skip; default 10)",
+    )
 
 
 # ---------------------------------------------------------------------------- children
@@ -156,6 +165,12 @@ def run_newconn(sink: Sink, size: dict[str, int]) -> dict[str, Any]:
     return _figure(size["newconn"], r.seconds, r.cpu, m)
 
 
+def run_limit_rtt(sink: Sink, size: dict[str, int], relay: DelayRelay) -> dict[str, Any]:
+    with Meter(sink) as m:
+        r = smtp_source(relay.port, messages=size["rtt"], sessions=8, reuse=True)
+    return _figure(size["rtt"], r.seconds, r.cpu, m)
+
+
 def run_pybaseline(sink: Sink, size: dict[str, int], workdir: Path) -> dict[str, Any]:
     with Meter(sink) as m:
         r = _child("pybaseline", {"port": sink.port, "m": size["python"]}, _env("py", workdir))
@@ -163,10 +178,16 @@ def run_pybaseline(sink: Sink, size: dict[str, int], workdir: Path) -> dict[str,
 
 
 def run_workers(
-    sink: Sink, env: dict[str, str], processes: int, opts: argparse.Namespace, n: int
+    sink: Sink,
+    env: dict[str, str],
+    processes: int,
+    opts: argparse.Namespace,
+    n: int,
+    port: int | None = None,
 ) -> dict[str, Any]:
-    """Pre-enqueue n, start `processes` workers, release them together, time the drain."""
-    prep = _child("prepare", {"port": sink.port, "n": n, "service": opts.service}, env)
+    """Pre-enqueue n, start `processes` workers, release them together, time the drain.
+    port: where email.smtp points (default the sink; a DelayRelay in front of it)."""
+    prep = _child("prepare", {"port": port or sink.port, "n": n, "service": opts.service}, env)
     args = json.dumps({"concurrency": opts.concurrency, "batch_size": opts.batch_size})
     procs = [
         subprocess.Popen(
@@ -346,9 +367,9 @@ def run(opts: argparse.Namespace) -> int:
     smoke = opts.smoke
     n = 300 if smoke else opts.n
     size = (
-        {"limit": 1000, "newconn": 200, "python": 100}
+        {"limit": 1000, "newconn": 200, "python": 100, "rtt": 100}
         if smoke
-        else {"limit": 20000, "newconn": 5000, "python": 2000}
+        else {"limit": 20000, "newconn": 5000, "python": 2000, "rtt": 2000}
     )
     # Through outbox.enqueue_many (the enqueue figure); the rest are copies made in SQL.
     opts.service = n if smoke else 2000
@@ -378,6 +399,13 @@ def run(opts: argparse.Namespace) -> int:
         ),
         "sitemail worker, SQLite, 1 process": lambda: run_workers(sink, sqlite_env, 1, opts, n),
     }
+    relay = DelayRelay(sink.port, opts.rtt_ms) if opts.rtt_ms > 0 else None
+    if relay is not None:
+        rtt = f"{opts.rtt_ms:g} ms round trip"
+        cases[f"smtp-source, 8 sessions reused, {rtt}"] = lambda: run_limit_rtt(sink, size, relay)
+        cases[f"sitemail worker, SQLite, 1 process, {rtt}"] = lambda: run_workers(
+            sink, sqlite_env, 1, opts, size["rtt"], port=relay.port
+        )
     if pg_env is not None:
         for k in (1, 2, 4):
             cases[f"sitemail worker, PostgreSQL, {k} process{'es' if k > 1 else ''}"] = (
@@ -422,6 +450,8 @@ def run(opts: argparse.Namespace) -> int:
             "rate": rss["rate"],
         }
     finally:
+        if relay is not None:
+            relay.stop()
         sink.stop()
         if not opts.workdir:
             shutil.rmtree(workdir, ignore_errors=True)

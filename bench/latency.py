@@ -1,0 +1,57 @@
+"""A TCP relay that adds a fixed delay each way: smtp-sink as if it were across a network.
+
+On loopback a round trip costs next to nothing, so a client's round trips per message do not
+show; behind this relay each one costs `rtt_ms`. It runs its own event loop in a thread and
+delays every chunk by half the round trip in its direction, keeping the order of the bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from bench.sink import free_port
+
+
+class DelayRelay:
+    """127.0.0.1:port -> 127.0.0.1:target, each direction delayed by rtt_ms / 2."""
+
+    def __init__(self, target: int, rtt_ms: float) -> None:
+        self.target = target
+        self.delay = rtt_ms / 2000
+        self.port = free_port()
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="delay-relay", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("the delay relay did not start")
+
+    def stop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.run_until_complete(
+            asyncio.start_server(self._relay, "127.0.0.1", self.port, backlog=512)
+        )
+        self._ready.set()
+        self._loop.run_forever()
+
+    async def _relay(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        try:
+            server_r, server_w = await asyncio.open_connection("127.0.0.1", self.target)
+        except OSError:
+            client_w.close()
+            return
+        await asyncio.gather(self._pump(client_r, server_w), self._pump(server_r, client_w))
+
+    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while chunk := await reader.read(65536):
+                loop.call_later(self.delay, writer.write, chunk)
+        except ConnectionError:
+            pass
+        loop.call_later(self.delay, writer.close)
