@@ -1,9 +1,10 @@
 """The delivery worker: claim due rows with a lease, send over reused connections, record in bulk.
 
-Hot path, per batch: one UPDATE ... RETURNING claims up to `batch_size` due rows (the message
-bytes come back with it: nothing is rendered or instantiated as a model here), `concurrency`
-lanes send them, each lane over its own reused SMTP connection, and one transaction records all
-outcomes. In `run`, recording batch N-1 and claiming batch N+1 overlap with sending batch N.
+Hot path: one UPDATE ... RETURNING claims up to `batch_size` due rows (the message bytes come
+back with it: nothing is rendered or instantiated as a model here) into a queue; `concurrency`
+lanes each take rows from it one at a time and send them over their own reused SMTP connection,
+the next row's commands written behind the current content (see _lane). The run loop records
+finished sends and claims again in one transaction, while the lanes keep sending.
 
 All database work runs on one dedicated thread (its own Django connection), so the worker never
 competes with request handlers for the thread-sensitive executor.
