@@ -255,7 +255,7 @@ class _RecordingSMTP(SMTP):
             if delay:
                 inj.count("slow:connect")
                 await asyncio.sleep(delay)
-            refusal = inj.take_fail("connect")
+            refusal = inj.take_fail("connect") or self.owner._admit(self)
             if refusal is not None:  # a greeting like "421 too busy": answer it, then close
                 inj.count("fail:connect")
                 await super().push(f"{refusal[0]} {refusal[1]}")
@@ -475,6 +475,7 @@ class TestSMTPServer:
         auth_require_tls: bool | None = None,
         advertise_starttls: bool = True,
         pipelining: bool = False,
+        max_connections: int | None = None,
         reject_recipients: Iterable[str] = (),
         cert: CertKind = "trusted",
         ca: TestCA | None = None,
@@ -490,6 +491,11 @@ class TestSMTPServer:
         self.users = dict(users if users is not None else {"user": "pass"})
         self.advertise_starttls = advertise_starttls
         self.pipelining = pipelining
+        # More sessions at once get "421 too many connections" as their greeting, as providers
+        # that cap connections per client do; peak_sessions is the most admitted at once.
+        self.max_connections = max_connections
+        self.peak_sessions = 0
+        self._admitted: set[_RecordingSMTP] = set()
         self.reject_recipients = set(reject_recipients)
         # Enforced in handle_MAIL: aiosmtpd's own auth_required warns without auth_require_tls.
         self.auth_required = auth_required
@@ -751,6 +757,16 @@ class TestSMTPServer:
     def _connection_lost(self, smtp: _RecordingSMTP) -> None:
         with self._lock:
             self._live.discard(smtp)
+            self._admitted.discard(smtp)
+
+    def _admit(self, smtp: _RecordingSMTP) -> tuple[int, str] | None:
+        """None if this session may go on; else the refusal to greet it with."""
+        with self._lock:
+            if self.max_connections is not None and len(self._admitted) >= self.max_connections:
+                return 421, "4.7.0 too many connections from your host, try again later"
+            self._admitted.add(smtp)
+            self.peak_sessions = max(self.peak_sessions, len(self._admitted))
+            return None
 
     def _record(self, record: Received) -> None:
         with self._cond:

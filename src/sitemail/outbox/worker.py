@@ -33,7 +33,7 @@ from django.utils import timezone
 from sitemail.outbox import wake
 from sitemail.outbox.metrics import SMTP_SEND_SECONDS
 from sitemail.outbox.models import OutboxMessage, Status
-from sitemail.outbox.policy import DEFAULT_POLICY, Kind, RetryPolicy
+from sitemail.outbox.policy import DEFAULT_POLICY, Kind, RetryPolicy, classify
 from sitemail.siteconfig.typed import SiteSettings, SMTPConfig
 from sitemail.smtp.errors import MailError, Step
 from sitemail.smtp.transport import Envelope, NextMessage, Transport
@@ -52,6 +52,9 @@ _RETENTION_EVERY = 3600.0  # seconds between email.log.retentionDays sweeps
 _SENT_SECONDS = SMTP_SEND_SECONDS.labels("sent")  # bound once: labels() costs per call
 _ERROR_SECONDS = SMTP_SEND_SECONDS.labels("error")
 _OUTAGE_MAX_PAUSE = 30.0  # longest pause between probes of an unreachable server
+# A lane whose connection the server refused while other lanes' are open waits this long
+# (doubling, up to _PARK_MAX) before it tries again.
+_PARK_FIRST, _PARK_MAX = 30.0, 600.0
 
 
 @dataclass(slots=True)
@@ -187,6 +190,10 @@ class Worker:
         self._gate = asyncio.Event()  # lanes may take rows
         self._rows = asyncio.Event()  # the queue has rows
         self._inflight = 0
+        self._stopping = asyncio.Event()  # set with _draining: wakes parked lanes
+        self._park_rounds = [0] * concurrency
+        self._connecting: set[int] = set()  # lanes whose send is opening a connection
+        self._warned_limit = False
         # Claim again when fewer than a batch of rows is left, so the claim's round trip
         # (recording included) overlaps sending the rest. At half a batch the lanes ran dry
         # waiting for it: 4,300 instead of 6,700 msg/s on SQLite (bench/).
@@ -234,6 +241,7 @@ class Worker:
         queue: deque[ClaimedRow] = deque()
         done: list[Outcome] = []
         self._draining = False
+        self._stopping.clear()
         self._gate.clear()  # lanes start once the settings are loaded
         lanes = [asyncio.create_task(self._lane(i, queue, done)) for i in range(self.concurrency)]
         low_water = self._low_water
@@ -278,6 +286,7 @@ class Worker:
                 await asyncio.gather(listener, return_exceptions=True)
             # Drain: lanes finish the send in hand (bounded by the SMTP timeout) and stop.
             self._draining = True
+            self._stopping.set()
             self._gate.set()
             self._rows.set()
             await asyncio.gather(*lanes, return_exceptions=True)
@@ -320,7 +329,7 @@ class Worker:
                     continue
                 row = self._take(queue)
             try:
-                done.append(await self._send_one(slot, row, then))
+                outcome = await self._send_one(slot, row, then)
             except BaseException:
                 queue.extendleft(following)  # cancelled: back to the queue, released later
                 self._inflight -= len(following)
@@ -328,6 +337,12 @@ class Worker:
                 raise
             finally:
                 self._inflight -= 1
+            if outcome is None:  # not tried: this connection was refused, others are open
+                queue.appendleft(row)
+                self._rows.set()
+                await self._park(slot)
+                continue
+            done.append(outcome)
             if self._unavailable is not None:
                 self._gate.clear()  # no more rows until the outage pause is over
                 self._kick.set()
@@ -482,31 +497,46 @@ class Worker:
 
         async def lane(slot: int) -> None:
             while queue and not (stop is not None and stop.is_set()) and not self._unavailable:
-                outcomes.append(await self._send_one(slot, queue.popleft()))
+                row = queue.popleft()
+                outcome = await self._send_one(slot, row)
+                if outcome is None:  # this connection was refused, others are open
+                    queue.appendleft(row)
+                    return
+                outcomes.append(outcome)
 
         await asyncio.gather(*(lane(i) for i in range(min(self.concurrency, len(rows)))))
         return list(queue)
 
     async def _send_one(
         self, slot: int, row: ClaimedRow, then: NextMessage | None = None
-    ) -> Outcome:
+    ) -> Outcome | None:
+        """The outcome of one attempt; None if it was not attempted because the server refused
+        this lane's connection while other lanes' are open (see _refused_beside_others)."""
         started = time.perf_counter()
+        transport = self._transport(slot)
+        if not getattr(transport, "connected", True):
+            self._connecting.add(slot)
         try:
-            refused = await self._transport(slot).send(row.mail_from, row.rcpt_tos, row.data, then)
+            refused = await transport.send(row.mail_from, row.rcpt_tos, row.data, then)
         except MailError as err:
             _ERROR_SECONDS.observe(time.perf_counter() - started)
+            self._connecting.discard(slot)
+            if await self._refused_beside_others(slot, err):
+                return None
             return self._failed(row, err)
         except Exception as exc:  # a bug must not lose the outcome or stop the worker
             log.exception("outbox: unexpected error sending %s", row.message_id)
-            transport, self._pool[slot] = self._pool[slot], None
-            if transport is not None:
-                try:
-                    await transport.close()
-                except Exception:
-                    log.debug("outbox: closing a broken transport failed", exc_info=True)
+            self._pool[slot] = None
+            try:
+                await transport.close()
+            except Exception:
+                log.debug("outbox: closing a broken transport failed", exc_info=True)
             return self._failed(row, MailError(Step.DATA, f"unexpected error: {exc!r}"))
+        finally:
+            self._connecting.discard(slot)
         _SENT_SECONDS.observe(time.perf_counter() - started)
         self.stats["sent"] += 1
+        self._park_rounds[slot] = 0
         if self._outage_since is not None:
             self._outage_ended()
         now = self.clock()
@@ -524,6 +554,50 @@ class Worker:
             code=first.code,
             error=f"some recipients were refused: {listing}",
         )
+
+    async def _refused_beside_others(self, slot: int, err: MailError) -> bool:
+        """A connection refused (421 greeting, refused, timed out) while other lanes hold open
+        ones: the server caps connections per client, it is not down. The message was not
+        tried, so it goes back to the queue without an attempt, and this lane waits.
+
+        Lanes connect at the same time: while others are still setting up theirs, wait for
+        them to get through or be refused too (then it is an outage)."""
+        if classify(err) is not Kind.UNAVAILABLE:
+            return False
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (self._pool_cfg.timeout if self._pool_cfg else 30.0)
+        while (
+            not self._open_elsewhere(slot) and self._connecting - {slot} and loop.time() < deadline
+        ):
+            await asyncio.sleep(0.01)
+        open_ = self._open_elsewhere(slot)
+        if not open_:
+            return False  # nobody gets through: an outage (see _failed)
+        if not self._warned_limit:
+            self._warned_limit = True
+            log.warning(
+                "outbox: the SMTP server refused a connection while %d of this worker's are "
+                "open (%s); sending over those, and trying more after %.0fs. If the server "
+                "limits connections, set `sitemail worker --concurrency` to that limit",
+                open_,
+                err.reason,
+                _PARK_FIRST,
+            )
+        return True
+
+    def _open_elsewhere(self, slot: int) -> int:
+        """How many other lanes have an open connection."""
+        return sum(
+            1
+            for i, t in enumerate(self._pool)
+            if i != slot and t is not None and getattr(t, "connected", False)
+        )
+
+    async def _park(self, slot: int) -> None:
+        """Keep this lane out of sending for a while (its connection was refused)."""
+        self._park_rounds[slot] += 1
+        pause = min(_PARK_MAX, _PARK_FIRST * 2 ** (self._park_rounds[slot] - 1))
+        await _sleep(self._stopping, pause)
 
     def _failed(self, row: ClaimedRow, err: MailError) -> Outcome:
         now = self.clock()

@@ -1,0 +1,53 @@
+"""A server that caps connections per client (421 "too many connections" as the greeting, as
+providers do) is not down: the worker sends over the connections it has, and no message gets a
+failed attempt for a connection it never had."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+import pytest
+
+from sitemail.outbox.models import OutboxMessage, Status
+from sitemail.outbox.worker import Worker
+from sitemail.siteconfig.typed import SiteSettings
+from tests.faults.conftest import RunningWorker, copies, enqueue_n, fast_policy, wait_until
+from tests.smtpserver import ServerFactory
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
+
+
+@pytest.mark.parametrize("pipelining", [False, True], ids=["one-by-one", "pipelined"])
+def test_a_connection_cap_is_not_an_outage(
+    smtp_server: ServerFactory,
+    configure_site: Callable[..., SiteSettings],
+    caplog: pytest.LogCaptureFixture,
+    pipelining: bool,
+) -> None:
+    server = smtp_server(auth=(), pipelining=pipelining, max_connections=2)
+    configure_site(server.site_config())
+    enqueue_n(400)
+    caplog.set_level(logging.INFO, logger="sitemail.outbox")
+
+    async def go() -> Worker:
+        worker = Worker(concurrency=6, batch_size=50, poll_interval=0.05, policy=fast_policy())
+        async with RunningWorker(worker):
+            # Taken for an outage, each refusal would pause every lane for 1, 2, 4... s.
+            await wait_until(lambda: worker.stats["sent"] >= 400, 15, "every message sent")
+        return worker
+
+    worker = asyncio.run(go())
+
+    assert server.peak_sessions == 2
+    assert server.injected["fail:connect"] >= 4  # the lanes beyond the cap were refused
+    assert worker.stats["retried"] == 0 and worker.stats["failed"] == 0
+    rows = OutboxMessage.objects.all()
+    assert {r.status for r in rows} == {Status.SENT}
+    # Nobody's attempt was spent on a refused connection, and the log shows no error.
+    assert {(r.attempts, r.last_error) for r in rows} == {(1, "")}
+    assert set(copies(server.messages).values()) == {1} and len(copies(server.messages)) == 400
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [r.getMessage() for r in warnings if "refused a connection" in r.getMessage()]
+    assert not [r for r in warnings if "unavailable" in r.getMessage()], warnings
