@@ -14,6 +14,7 @@ from sitemail.outbox.models import OutboxMessage, Status
 from sitemail.outbox.worker import Worker
 from sitemail.siteconfig.typed import SiteSettings
 from tests.faults.conftest import RunningWorker, copies, enqueue_n, fast_policy, wait_until
+from tests.outbox.conftest import static_settings
 from tests.smtpserver import ServerFactory
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
@@ -51,3 +52,36 @@ def test_a_connection_cap_is_not_an_outage(
     warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert [r.getMessage() for r in warnings if "refused a connection" in r.getMessage()]
     assert not [r for r in warnings if "unavailable" in r.getMessage()], warnings
+
+
+def test_lanes_parked_by_a_cap_try_again_when_email_smtp_changes(
+    smtp_server: ServerFactory, configure_site: Callable[..., SiteSettings]
+) -> None:
+    capped = smtp_server(auth=(), max_connections=1)
+    roomy = smtp_server(auth=())
+    configure_site(capped.site_config())  # enqueue: email is enabled
+    enqueue_n(3000)
+    settings = {"now": static_settings(capped.config())}
+
+    async def go() -> Worker:
+        worker = Worker(
+            concurrency=3,
+            batch_size=50,
+            poll_interval=0.05,
+            policy=fast_policy(),
+            settings_provider=lambda: settings["now"],
+        )
+        async with RunningWorker(worker):
+            await wait_until(lambda: capped.injected["fail:connect"] >= 2, 10, "lanes refused")
+            settings["now"] = static_settings(roomy.config())
+            # Parked for 30 s otherwise: the new server gets all three connections at once.
+            await wait_until(
+                lambda: roomy.peak_sessions == 3, 5, "three sessions on the new server"
+            )
+            await wait_until(lambda: worker.stats["sent"] >= 3000, 30, "every message sent")
+        return worker
+
+    worker = asyncio.run(go())
+    assert worker.stats["retried"] == 0 and worker.stats["failed"] == 0
+    assert capped.peak_sessions == 1
+    assert len(copies(capped.messages)) + len(copies(roomy.messages)) == 3000

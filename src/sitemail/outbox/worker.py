@@ -190,7 +190,8 @@ class Worker:
         self._gate = asyncio.Event()  # lanes may take rows
         self._rows = asyncio.Event()  # the queue has rows
         self._inflight = 0
-        self._stopping = asyncio.Event()  # set with _draining: wakes parked lanes
+        # Wakes parked lanes: set for good when stopping, pulsed when email.smtp changes.
+        self._unpark = asyncio.Event()
         self._park_rounds = [0] * concurrency
         self._connecting: set[int] = set()  # lanes whose send is opening a connection
         self._warned_limit = False
@@ -241,7 +242,7 @@ class Worker:
         queue: deque[ClaimedRow] = deque()
         done: list[Outcome] = []
         self._draining = False
-        self._stopping.clear()
+        self._unpark.clear()
         self._gate.clear()  # lanes start once the settings are loaded
         lanes = [asyncio.create_task(self._lane(i, queue, done)) for i in range(self.concurrency)]
         low_water = self._low_water
@@ -286,7 +287,7 @@ class Worker:
                 await asyncio.gather(listener, return_exceptions=True)
             # Drain: lanes finish the send in hand (bounded by the SMTP timeout) and stop.
             self._draining = True
-            self._stopping.set()
+            self._unpark.set()
             self._gate.set()
             self._rows.set()
             await asyncio.gather(*lanes, return_exceptions=True)
@@ -376,6 +377,10 @@ class Worker:
             await self._close_pool()
             self._pool_cfg = None
             self._unavailable = None
+            # Another server may take more connections: parked lanes try again now.
+            self._park_rounds = [0] * self.concurrency
+            self._unpark.set()
+            self._unpark.clear()
             return False
         if cfg is None:
             await self._warn_disabled()
@@ -597,7 +602,7 @@ class Worker:
         """Keep this lane out of sending for a while (its connection was refused)."""
         self._park_rounds[slot] += 1
         pause = min(_PARK_MAX, _PARK_FIRST * 2 ** (self._park_rounds[slot] - 1))
-        await _sleep(self._stopping, pause)
+        await _sleep(self._unpark, pause)
 
     def _failed(self, row: ClaimedRow, err: MailError) -> Outcome:
         now = self.clock()
