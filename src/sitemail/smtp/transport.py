@@ -650,9 +650,16 @@ class SMTPTransport:
                 pass
         self._discard()
 
-    def _failed(self, step: Step, summary: str, exc: BaseException, start: float) -> MailError:
+    def _failed(
+        self,
+        step: Step,
+        summary: str,
+        exc: BaseException,
+        start: float,
+        timeout_hint: str | None = None,
+    ) -> MailError:
         """Convert at the boundary; trace the failure."""
-        err = to_mail_error(exc, step, self.cfg)
+        err = to_mail_error(exc, step, self.cfg, timeout_hint=timeout_hint)
         if self._tracer is not None:
             self._tracer(
                 TraceEvent(
@@ -698,19 +705,7 @@ class SMTPTransport:
             async with asyncio.timeout(self.cfg.timeout):
                 result = await op()
         except Exception as exc:
-            err = to_mail_error(exc, step, self.cfg, timeout_hint=timeout_hint)
-            self._emit(
-                TraceEvent(
-                    err.step,
-                    summary,
-                    ok=False,
-                    code=err.code,
-                    reply=err.text,
-                    duration_ms=_ms(start),
-                    details={"error": err.reason},
-                )
-            )
-            raise err from exc
+            raise self._failed(step, summary, exc, start, timeout_hint) from exc
         if tracing and not quiet:
             code = result.code if isinstance(result, aiosmtplib.SMTPResponse) else None
             reply = result.message if isinstance(result, aiosmtplib.SMTPResponse) else None
