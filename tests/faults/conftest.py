@@ -10,15 +10,13 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
-from django.db import connection
-
 from sitemail.outbox import enqueue_many
 from sitemail.outbox.models import OutboxMessage
 from sitemail.outbox.policy import RetryPolicy
 from sitemail.outbox.worker import Worker
 
 # Fixtures shared with the outbox tests (site config pointing at a server, a settable clock).
-from tests.outbox.conftest import clock, configure_site, message_id  # noqa: F401
+from tests.outbox.conftest import clock, configure_site, in_db_thread, message_id  # noqa: F401
 from tests.smtpserver import Received
 
 T = TypeVar("T")
@@ -48,18 +46,6 @@ def enqueue_n(n: int, prefix: str = "user") -> list[OutboxMessage]:
 def copies(received: Iterable[Received]) -> Counter[str]:
     """How many copies of each Message-ID the server kept."""
     return Counter(message_id(m.data) for m in received)
-
-
-async def in_db_thread(fn: Callable[[], T]) -> T:
-    """Run ORM code from a coroutine (its own thread and connection, closed after)."""
-
-    def call() -> T:
-        try:
-            return fn()
-        finally:
-            connection.close()
-
-    return await asyncio.to_thread(call)
 
 
 async def wait_until(

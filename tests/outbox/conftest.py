@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import pytest
+from django.db import connection
 
 from sitemail.siteconfig import service as siteconfig
 from sitemail.siteconfig.typed import EmailSettings, SiteSettings, SMTPConfig
@@ -26,6 +27,18 @@ FROM = "noreply@example.com"
 def run(coro: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine from a sync test (the ORM stays usable in the test's own thread)."""
     return asyncio.run(coro)
+
+
+async def in_db_thread(fn: Callable[[], T]) -> T:
+    """Run ORM code from a coroutine (its own thread and connection, closed after)."""
+
+    def call() -> T:
+        try:
+            return fn()
+        finally:
+            connection.close()
+
+    return await asyncio.to_thread(call)
 
 
 def message_id(data: bytes) -> str:

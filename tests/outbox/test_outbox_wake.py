@@ -14,7 +14,7 @@ from sitemail.outbox import enqueue, wake
 from sitemail.outbox.models import OutboxMessage, Status
 from sitemail.outbox.worker import Worker
 from sitemail.siteconfig.typed import SiteSettings
-from tests.outbox.conftest import message_id, run
+from tests.outbox.conftest import in_db_thread, message_id, run
 from tests.smtpserver import ServerFactory, TestSMTPServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -31,18 +31,6 @@ def server(
     return srv
 
 
-async def _in_thread(fn: Callable[[], T]) -> T:
-    """Run fn on a fresh thread and close that thread's database connection after."""
-
-    def call() -> T:
-        try:
-            return fn()
-        finally:
-            connection.close()
-
-    return await asyncio.to_thread(call)
-
-
 def _enqueue_in_transaction() -> OutboxMessage:
     with transaction.atomic():
         row = enqueue("test_email", "woken@example.com", {"test_id": "wake1"})
@@ -57,7 +45,7 @@ def test_idle_worker_wakes_at_commit_not_at_its_poll(server: TestSMTPServer) -> 
         worker = Worker(poll_interval=30)
         task = asyncio.create_task(worker.run(stop))
         await asyncio.sleep(0.3)  # idle now, after its first (empty) claim
-        row = await _in_thread(_enqueue_in_transaction)
+        row = await in_db_thread(_enqueue_in_transaction)
         committed = time.monotonic()
         await server.wait_for_async(1)
         delivered = time.monotonic() - committed
@@ -84,7 +72,7 @@ def test_a_rolled_back_enqueue_wakes_nobody(server: TestSMTPServer) -> None:
                     enqueue("test_email", "never@example.com", {"test_id": "wake2"})
                     transaction.set_rollback(True)
 
-            await _in_thread(rolled_back)
+            await in_db_thread(rolled_back)
             await asyncio.sleep(0.2)
             return event.is_set()
         finally:
@@ -113,7 +101,7 @@ def test_postgresql_notify_reaches_a_listener_at_commit(server: TestSMTPServer) 
                     time.sleep(0.2)
                     return event.is_set()  # before commit: not yet
 
-            before_commit = await _in_thread(enqueue_and_peek)
+            before_commit = await in_db_thread(enqueue_and_peek)
             await asyncio.wait_for(event.wait(), 5)
             return before_commit, event.is_set()
         finally:

@@ -378,24 +378,6 @@ async def test_reconnects_after_the_server_closed_an_idle_connection(
     assert len(server.wait_for(2)) == 2 and server.connections == 2
 
 
-@pytest.mark.parametrize("how", ["drop", "421"])
-async def test_reused_connection_dead_at_mail_reconnects_once(
-    smtp_server: ServerFactory, how: str
-) -> None:
-    server = smtp_server(tls="none", auth=())
-    events: list[TraceEvent] = []
-    transport = SMTPTransport(server.config(), tracer=events.append)
-    await transport.send(FROM, TO, MSG)
-    if how == "drop":
-        server.drop_next(at="mail")
-    else:
-        server.fail_next(421, "4.4.2 idle too long", at="mail")
-    assert await transport.send(FROM, TO, MSG) == {}
-    await transport.close()
-    assert len(server.wait_for(2)) == 2 and server.connections == 2
-    assert any("reconnecting" in e.summary for e in events)
-
-
 async def test_fresh_connection_dropped_at_mail_fails_then_next_send_reconnects(
     smtp_server: ServerFactory,
 ) -> None:
