@@ -22,6 +22,8 @@ from django.views.decorators.http import require_POST
 from sitemail.accounts.models import User
 from sitemail.admin import configedit, emaillog, metrics, presets, previews, status
 from sitemail.admin import users as user_admin
+from sitemail.deliverability.panel import Panel
+from sitemail.deliverability.panel import panel as sender_auth_panel
 from sitemail.outbox import log
 from sitemail.outbox.metrics import ADMIN_RETRIES
 from sitemail.outbox.models import OutboxMessage, Status
@@ -74,10 +76,23 @@ def _config_context(**extra: Any) -> dict[str, Any]:
     return context
 
 
+def _sender_auth(request: HttpRequest) -> Panel:
+    """The "Sender authentication" panel; its DNS lookups run only when asked for."""
+    return sender_auth_panel(
+        siteconfig.get_settings(), run_checks=request.GET.get("check") == "sender-auth"
+    )
+
+
 @site_admin
 def configuration(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
-        return _page(request, "siteadmin/configuration.html", "configuration", **_config_context())
+        return _page(
+            request,
+            "siteadmin/configuration.html",
+            "configuration",
+            sender_auth=_sender_auth(request),
+            **_config_context(),
+        )
     author = request.user if isinstance(request.user, User) else None
     if request.POST.get("action") == "smtp":
         try:
