@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 
-from dnslib import MX, QTYPE, RCODE, RR, TXT, A, AAAA, DNSError, DNSRecord
+from dnslib import AAAA, MX, QTYPE, RCODE, RR, TXT, A, DNSError, DNSRecord
 from dnslib.server import BaseResolver, DNSHandler, DNSLogger, DNSServer
 
 HOST = "127.0.0.1"

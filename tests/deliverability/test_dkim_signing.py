@@ -150,7 +150,8 @@ def test_short_rsa_keys_are_refused() -> None:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    short = rsa.generate_private_key(public_exponent=65537, key_size=1024).private_bytes(
+    weak = rsa.generate_private_key(public_exponent=65537, key_size=1024)  # noqa: S505 -- on purpose
+    short = weak.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
