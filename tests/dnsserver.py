@@ -22,7 +22,7 @@ from dnslib.server import BaseResolver, DNSHandler, DNSLogger, DNSServer
 HOST = "127.0.0.1"
 
 
-class _Quiet(DNSLogger):
+class _Quiet(DNSLogger):  # type: ignore[misc]
     def __init__(self) -> None:
         super().__init__(log="-recv,-send,-request,-reply,-truncated,-error,-data")
 

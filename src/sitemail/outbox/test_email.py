@@ -55,7 +55,8 @@ async def _auth_checks(settings: SiteSettings, data: bytes) -> list[TraceEvent]:
 
 @dataclass
 class TestEmailOutcome:
-    """sendTestEmail's exact result string plus the step-by-step SMTP transcript (no secrets)."""
+    """sendTestEmail's exact result string, the step-by-step SMTP transcript (no secrets) and
+    the sender authentication checks."""
 
     __test__ = False  # not a pytest class
 
@@ -64,6 +65,8 @@ class TestEmailOutcome:
     started_at: datetime
     steps: list[TraceEvent] = field(default_factory=list)
     error: MailError | None = None
+    # SPF, DKIM, DMARC and MX of the From domain, then the message's own DKIM signature.
+    checks: list[TraceEvent] = field(default_factory=list)
 
 
 async def send_test_email(to: str, actor: User | None = None) -> str:
@@ -107,7 +110,7 @@ async def send_test_email_traced(to: str, actor: User | None = None) -> TestEmai
         checks.cancel()
         await _close(transport)
         raise
-    steps += await checks
+    auth_checks = await checks
 
     now = timezone.now()
     row = OutboxMessage(
@@ -132,4 +135,4 @@ async def send_test_email_traced(to: str, actor: User | None = None) -> TestEmai
     # hop and a commit) are independent: done together, the admin waits for the longer only.
     await asyncio.gather(_close(transport), sync_to_async(row.save)(force_insert=True))
     result = failure(error.reason) if error else success(to)
-    return TestEmailOutcome(result, error is None, started_at, steps, error)
+    return TestEmailOutcome(result, error is None, started_at, steps, error, auth_checks)
