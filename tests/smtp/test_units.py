@@ -5,12 +5,13 @@ from __future__ import annotations
 import pytest
 
 from sitemail.siteconfig.typed import SMTPConfig
+from sitemail.smtp.base import Transport
 from sitemail.smtp.errors import ConfigurationError, ReplyError, Step
 from sitemail.smtp.memory import InMemoryTransport
 from sitemail.smtp.rules import is_loopback
 from sitemail.smtp.tls import tls_plan
 from sitemail.smtp.trace import TraceEvent
-from sitemail.smtp.transport import Transport, check_config
+from sitemail.smtp.transport import check_config
 
 
 @pytest.mark.parametrize(

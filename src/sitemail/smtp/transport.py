@@ -10,12 +10,13 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import aiosmtplib
 
 from sitemail.siteconfig.typed import SMTPConfig
 from sitemail.smtp import rules, tls, wire
+from sitemail.smtp.base import Envelope, NextMessage
 from sitemail.smtp.channel import Channel
 from sitemail.smtp.convert import (
     NO_GREETING_HINT,
@@ -37,30 +38,6 @@ from sitemail.smtp.errors import (
 from sitemail.smtp.trace import TraceEvent, Tracer
 
 T = TypeVar("T")
-
-
-Envelope = tuple[str, Sequence[str], bytes]  # mail_from, rcpt_tos, data
-# Asked at most once per send, when this message's content is about to go out: the message to
-# send next on this transport, or None. What it returns must be this transport's next send.
-NextMessage = Callable[[], Envelope | None]
-
-
-class Transport(Protocol):
-    """Sends one prepared message to an envelope; the in-memory one is in memory.py."""
-
-    async def send(
-        self,
-        mail_from: str,
-        rcpt_tos: Sequence[str],
-        data: bytes,
-        then: NextMessage | None = None,
-    ) -> dict[str, MailError]:
-        """Return the refused recipients; raise MailError when nobody got the message.
-
-        then: an offer of the next message (see NextMessage); a transport may ignore it."""
-        ...
-
-    async def close(self) -> None: ...
 
 
 def check_config(cfg: SMTPConfig) -> None:
