@@ -10,6 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from sitemail.siteconfig.problems import Problem, warning
+
+KEYGEN_HINT = "`sitemail dkim keygen --selector S --domain D` makes one"
+
 
 def domain_of(address: str) -> str:
     return address.rpartition("@")[2].strip().rstrip(".").lower()
@@ -23,15 +27,16 @@ def aligned(from_domain: str, dkim_domain: str, *, strict: bool = False) -> bool
     return a.endswith("." + b) or b.endswith("." + a)
 
 
-def alignment_problem(from_address: str, dkim_domain: str) -> str | None:
-    """Why a signature by `dkim_domain` does not align with `from_address`, or None."""
+def alignment_problem(from_address: str, dkim_domain: str) -> Problem | None:
+    """A warning at email.dkim.domain when it does not align with `from_address`, or None."""
     from_domain = domain_of(from_address)
     if aligned(from_domain, dkim_domain):
         return None
-    return (
+    return warning(
+        "email.dkim.domain",
         f"the DKIM domain {dkim_domain!r} does not align with the From domain {from_domain!r} "
-        f"(email.address), so DMARC cannot pass on this signature; sign as {from_domain!r} or "
-        "a parent domain of it"
+        "(email.address), so DMARC cannot pass on this signature",
+        f"sign as {from_domain!r} or a parent domain of it",
     )
 
 
@@ -40,7 +45,7 @@ def _dkim(doc: dict[str, Any]) -> dict[str, Any] | None:
     return dkim if isinstance(dkim, dict) else None
 
 
-def dkim_key_problems(doc: dict[str, Any]) -> list[str]:
+def dkim_key_problems(doc: dict[str, Any]) -> list[Problem]:
     """Errors for an `email.dkim.privateKey` that cannot sign (the schema checks its type)."""
     from sitemail.deliverability.dkim import DKIMKeyError, load_key
 
@@ -51,11 +56,11 @@ def dkim_key_problems(doc: dict[str, Any]) -> list[str]:
     try:
         load_key(key)
     except DKIMKeyError as exc:
-        return [f"email.dkim.privateKey: {exc}"]
+        return [Problem("email.dkim.privateKey", str(exc))]
     return []
 
 
-def dkim_alignment_warnings(doc: dict[str, Any]) -> list[str]:
+def dkim_alignment_warnings(doc: dict[str, Any]) -> list[Problem]:
     """A warning when `email.dkim.domain` does not align with `email.address`."""
     dkim = _dkim(doc)
     address = doc.get("email.address")
@@ -63,4 +68,4 @@ def dkim_alignment_warnings(doc: dict[str, Any]) -> list[str]:
     if not isinstance(domain, str) or not domain or not isinstance(address, str):
         return []
     problem = alignment_problem(address, domain)
-    return [f"email.dkim.domain: {problem}"] if problem else []
+    return [problem] if problem else []

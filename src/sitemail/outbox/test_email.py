@@ -18,9 +18,9 @@ from sitemail.mail.render import render
 from sitemail.outbox.models import OutboxMessage, Status
 from sitemail.siteconfig import service as siteconfig
 from sitemail.siteconfig.typed import SiteSettings
+from sitemail.smtp.base import Transport, transport_for
 from sitemail.smtp.errors import ConfigurationError, MailError, Step
 from sitemail.smtp.trace import TraceEvent
-from sitemail.smtp.transport import SMTPTransport
 
 KIND = "test_email"
 _ID_ALPHABET = string.ascii_lowercase + string.digits
@@ -34,7 +34,7 @@ def failure(reason: str) -> str:
     return f"Failed to send test email: mail: {reason}"
 
 
-async def _close(transport: SMTPTransport) -> None:
+async def _close(transport: Transport) -> None:
     try:
         await transport.close()
     except MailError:
@@ -94,7 +94,7 @@ async def send_test_email_traced(to: str, actor: User | None = None) -> TestEmai
     data = dkim.sign(settings, prepared.data)  # as enqueue signs: the check sees real mail
 
     steps: list[TraceEvent] = []
-    transport = SMTPTransport(smtp, tracer=steps.append)
+    transport = transport_for(smtp, tracer=steps.append)
     # The DNS checks run while the message is sent: the admin waits for the longer only.
     checks = asyncio.ensure_future(_auth_checks(settings, data))
     error: MailError | None = None
