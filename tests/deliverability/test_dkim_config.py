@@ -21,7 +21,7 @@ BASE = {"externalURL": "https://sg.example.com", "email.address": "noreply@examp
 
 def _messages(**keys: object) -> tuple[list[str], list[str]]:
     result = validate(json.dumps({**BASE, **keys}))
-    return result.errors, result.warnings
+    return [p.text for p in result.errors], [p.text for p in result.warnings]
 
 
 def test_a_valid_key_validates_and_signs(rsa_pem: str) -> None:
@@ -75,6 +75,10 @@ def test_alignment_warning(rsa_pem: str, dkim_domain: str, warned: bool) -> None
     assert bool(alignment) == warned, warnings
     if warned:
         assert "does not align with the From domain 'example.com'" in alignment[0]
+        result = validate(json.dumps({**BASE, "email.dkim": dkim_doc(rsa_pem, domain=dkim_domain)}))
+        [problem] = result.warnings
+        assert (problem.path, problem.severity) == ("email.dkim.domain", "warning")
+        assert problem.hint == "sign as 'example.com' or a parent domain of it"
 
 
 def test_nameservers_are_validated() -> None:
