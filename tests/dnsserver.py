@@ -4,6 +4,7 @@
     server.add("example.com", "TXT", "v=spf1 include:sendgrid.net ~all")
     server.add("example.com", "MX", "10 mx.example.com.")
     server.servfail("broken.example")             # SERVFAIL for every type at that name
+    server.servfail("example.com", "MX")          # ... or for one type only
     server.drop("slow.example")                   # never answers (the client times out)
     server.stop()
 
@@ -50,10 +51,10 @@ class _Resolver(BaseResolver):  # type: ignore[misc]
         qtype = QTYPE[request.q.qtype]
         with self.server.lock:
             self.server.queries.append((qname, qtype))
-            if qname in self.server.dropped:
+            if {qname, f"{qname}/{qtype}"} & self.server.dropped:
                 raise DNSError("dropped on purpose")  # dnslib then sends nothing
             reply = request.reply()
-            if qname in self.server.failing:
+            if {qname, f"{qname}/{qtype}"} & self.server.failing:
                 reply.header.rcode = RCODE.SERVFAIL
                 return reply
             by_type = self.server.zone.get(qname)
@@ -99,13 +100,13 @@ class TestDNSServer:
             self.failing.clear()
             self.dropped.clear()
 
-    def servfail(self, name: str) -> None:
+    def servfail(self, name: str, rtype: str | None = None) -> None:
         with self.lock:
-            self.failing.add(name.lower())
+            self.failing.add(name.lower() + (f"/{rtype}" if rtype else ""))
 
-    def drop(self, name: str) -> None:
+    def drop(self, name: str, rtype: str | None = None) -> None:
         with self.lock:
-            self.dropped.add(name.lower())
+            self.dropped.add(name.lower() + (f"/{rtype}" if rtype else ""))
 
     def stop(self) -> None:
         for server in (self._udp, self._tcp):

@@ -20,8 +20,16 @@ class Lookup:
     error: str = ""
 
 
+def _server(nameserver: object) -> str:
+    address, port = getattr(nameserver, "address", None), getattr(nameserver, "port", 53)
+    if address is None:
+        return str(nameserver)
+    shown = f"[{address}]" if ":" in str(address) else str(address)
+    return shown if port == 53 else f"{shown}:{port}"
+
+
 def describe(exc: dns.exception.DNSException, res: Resolver) -> str:
-    servers = ", ".join(str(n) for n in res.nameservers) or "no nameservers configured"
+    servers = ", ".join(_server(n) for n in res.nameservers) or "no nameservers configured"
     if isinstance(exc, dns.resolver.LifetimeTimeout | dns.exception.Timeout):
         return f"no answer within {res.lifetime:g} s from {servers}"
     if isinstance(exc, dns.resolver.NoNameservers):
