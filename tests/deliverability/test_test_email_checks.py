@@ -36,7 +36,8 @@ def _site(server: TestSMTPServer, dns: TestDNSServer, pem: str) -> None:
 def _verdicts(html: str) -> list[tuple[str, str, str]]:
     part = html[html.index('id="auth-transcript"') :]
     items = re.findall(
-        r'<li class="\w+" data-check-step="(\w+)" data-verdict="(\w+)">\s*<div class="sa-step-head">\s*'
+        r'<li class="\w+" data-check-step="(\w+)" data-verdict="(\w+)">\s*'
+        r'<div class="sa-step-head">\s*'
         r'<span class="sa-step">\w+</span>\s*<span class="sa-summary">([^<]*)</span>',
         part,
     )

@@ -62,6 +62,7 @@ class SigningKey:
         return f"v=DKIM1; k={self.key_type}; p={self.public_b64}"
 
 
+# Speed, not behaviour (tests/deliverability check the bytes are dkimpy's own):
 # dkimpy does the RSA private-key operation in pure Python (~9 ms for 2048 bits, which would
 # cap enqueue near 100 messages/s); OpenSSL does it in ~1 ms. PKCS#1 v1.5 signatures are
 # deterministic, so the bytes are the same (tests/deliverability check that): dkimpy's signing
@@ -78,6 +79,9 @@ def _rsa_sign(hash: Any, private_key: dict[str, int]) -> bytes:
 
 
 dkim.RSASSA_PKCS1_v1_5_sign = _rsa_sign
+# dkimpy also parses the PEM (ASN.1 in Python, ~1 ms) on every sign: the same few keys are
+# parsed once. The parsed key is only read, never changed, so sharing it is safe.
+dkim.parse_pem_private_key = functools.lru_cache(maxsize=8)(dkim.parse_pem_private_key)
 
 
 @functools.lru_cache(maxsize=8)
