@@ -8,7 +8,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from email_validator import EmailNotValidError, validate_email
 
-from sitemail.accounts.models import User, UserEmail
+from sitemail.accounts.models import User, UserEmail, VerifiedBy
 
 USERNAME_RE = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9]|[-.](?=[a-zA-Z0-9])){0,254}$")
 
@@ -64,9 +64,14 @@ def create_user(
     password: str | None = None,
     site_admin: bool = False,
     verified: bool = True,
+    verified_by: VerifiedBy = VerifiedBy.ADMIN,
     display_name: str = "",
 ) -> User:
-    """Create a user with `email` as its primary address (primary only when verified)."""
+    """Create a user with `email` as its primary address (primary only when verified).
+
+    `verified_by` says who vouches for a verified address: by default the caller (a site admin,
+    the CLI); sign-up and external sign-in say otherwise.
+    """
     username = check_username(username)
     address = normalize_email(email)
     with transaction.atomic():
@@ -85,6 +90,7 @@ def create_user(
                 user=user,
                 email=address,
                 verified_at=timezone.now() if verified else None,
+                verified_by=verified_by if verified else VerifiedBy.UNKNOWN,
                 is_primary=verified,
             )
         except IntegrityError as exc:
