@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from sitemail.monitors.models import Action, CodeMonitor, Repository, RepoState
 from sitemail.monitors.query import Query, QueryError, parse
 
 PREVIEW_LIMIT = 20  # newest matches shown per repository
+SEARCH_TIME_LIMIT = 10.0  # seconds per search (preview, /search) over all repositories
 
 
 class MonitorError(ValueError):
@@ -176,9 +178,14 @@ def list_for(user: User) -> list[CodeMonitor]:
     return list(CodeMonitor.objects.filter(owner=user).order_by("id"))
 
 
-def preview(text: str, limit: int = PREVIEW_LIMIT) -> list[search.Result]:
-    """What the query matches now among each repository's newest commits (no state changes)."""
+def preview(
+    text: str, limit: int = PREVIEW_LIMIT, time_limit: float = SEARCH_TIME_LIMIT
+) -> list[search.Result]:
+    """What the query matches now among each repository's newest commits (no state changes).
+
+    SearchTimeout after `time_limit` seconds in all."""
     query = check_query(text)
+    deadline = time.monotonic() + time_limit
     results: list[search.Result] = []
     for repo in Repository.objects.all():
         if not query.repo_matches(repo.name):
@@ -187,7 +194,7 @@ def preview(text: str, limit: int = PREVIEW_LIMIT) -> list[search.Result]:
         try:
             tips = sorted(set(git.tips(path).values()))
             rng = search.Range(include=tuple(tips), limit=limit)
-            results += search.search(path, repo.name, query, rng)
+            results += search.search(path, repo.name, query, rng, deadline, time_limit)
         except git.GitError:
             continue
     return results
