@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from sitemail.accounts.models import User
-from sitemail.monitors import actions, git, search
+from sitemail.monitors import actions, egress, git, search
 from sitemail.monitors.models import Action, CodeMonitor, Repository, RepoState
 from sitemail.monitors.query import Query, QueryError, parse
 
@@ -75,6 +75,10 @@ def _check_action(spec: ActionSpec) -> None:
         parts = urlsplit(spec.url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise MonitorError(f"actions: {spec.type} url must be an http(s) URL")
+        try:
+            egress.check(spec.url, resolve_required=False)  # and again at connect time
+        except egress.Refused as exc:
+            raise MonitorError(f"actions: {spec.type} url refused: {exc}") from exc
 
 
 def _save_actions(monitor: CodeMonitor, specs: Sequence[ActionSpec]) -> None:
