@@ -16,7 +16,6 @@ from django.core import signing
 from django.db import transaction
 from django.utils import timezone
 
-from sitemail.accounts import emails as email_service
 from sitemail.accounts import notify
 from sitemail.accounts.models import User, UserEmail
 from sitemail.accounts.users import Forbidden, UserError, get_by_username, normalize_email
@@ -239,8 +238,8 @@ def respond(
             invitation.recipient = actor
         invitation.save(update_fields=["response", "responded_at", "recipient"])
         if response == ACCEPT:
-            if invitation.recipient_email:
-                email_service.verify_address_of(actor, invitation.recipient_email)
+            # SECURITY: accepting never verifies the invited address. The inviter gets the same
+            # link (invitationURL, the org page), so using it proves nothing about the inbox.
             service.add_member(invitation.org, actor)
     return get(invitation.pk)
 
