@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
-from playwright.sync_api import Page
+import pytest
+from playwright.sync_api import Browser, Page
 
-# The browser and the live server are the site-admin tests' own fixtures, shared, not copied.
-from tests.admin.test_browser import browser, live_url  # noqa: F401
+from sitemail.accounts.users import create_user
+
+# The browser, live server and signed-in clients are the site-admin tests' own fixtures.
+from tests.admin import conftest as _admin
+from tests.admin import test_browser as _browser
+
+admin = _admin.admin
+alice = _admin.alice
+browser = _browser.browser
+live_url = _browser.live_url
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "ui"
 PASSWORD = "correct horse battery"
@@ -28,3 +38,16 @@ def sign_in(page: Page, username: str, password: str = PASSWORD) -> None:
     page.fill("input[name=password]", password)
     page.press("input[name=password]", "Enter")
     page.wait_for_url(lambda url: "/sign-in" not in url)
+
+
+@pytest.fixture
+def page(browser: Browser, live_url: str) -> Iterator[Page]:
+    """A laptop-sized page on the live server; the site has a site admin "admin"."""
+    create_user("admin", "admin@example.com", password=PASSWORD, site_admin=True)
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=live_url)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    try:
+        yield page
+    finally:
+        context.close()

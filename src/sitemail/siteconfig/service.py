@@ -43,6 +43,7 @@ __all__ = [
     "effective_contents",
     "get_settings",
     "patch",
+    "preview",
     "read_only",
     "update",
     "validation_messages",
@@ -129,22 +130,45 @@ def patch(
     with transaction.atomic():
         latest = _locked_latest()
         assert latest is not None
-        text = latest.contents
-        for i, (raw_path, value) in enumerate(values.items()):
-            path = _flat_path(raw_path)
-            try:
-                text = jsonc.set_path(text, path, value, comment=comment if i == 0 else None)
-            except jsonc.JSONCError as exc:
-                raise SiteConfigError(
-                    [f"the stored site configuration is not valid ({exc}); fix it first"]
-                ) from exc
-            except ValueError as exc:
-                raise SiteConfigError([f"{format_path(path)}: {exc}"]) from exc
+        text = _patched(latest.contents, values, comment)
         if text == latest.contents:
             return latest.id
         saved = _save(latest, text, author)
     clear_cache()
     return saved.id
+
+
+def preview(
+    text: str | None = None, values: Mapping[tuple[str, ...], Any] | None = None
+) -> SiteSettings:
+    """The settings a save of `text` (or of `values` patched into the current document) would
+    give, without saving: what "Send test email" tests before the admin saves.
+
+    REDACTED secrets take the stored values. Raises SiteConfigError like a save would.
+    """
+    latest = current()
+    if text is None:
+        text = _patched(latest.contents, values or {}, None)
+    text, problems = redaction.unredact_report(text, latest.contents)
+    result = validate(text)
+    problems += result.errors
+    if problems or result.document is None:
+        raise SiteConfigError(dict.fromkeys(problems or ["(top level): not a JSON object"]))
+    return site_settings(latest.id, result.document)
+
+
+def _patched(text: str, values: Mapping[tuple[str, ...], Any], comment: str | None) -> str:
+    for i, (raw_path, value) in enumerate(values.items()):
+        path = _flat_path(raw_path)
+        try:
+            text = jsonc.set_path(text, path, value, comment=comment if i == 0 else None)
+        except jsonc.JSONCError as exc:
+            raise SiteConfigError(
+                [f"the stored site configuration is not valid ({exc}); fix it first"]
+            ) from exc
+        except ValueError as exc:
+            raise SiteConfigError([f"{format_path(path)}: {exc}"]) from exc
+    return text
 
 
 # --- typed settings, cached ----------------------------------------------------------------
