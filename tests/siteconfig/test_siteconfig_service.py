@@ -56,7 +56,7 @@ def test_new_site_gets_the_default_document() -> None:
     assert version.contents == DEFAULT_DOCUMENT
     assert service.current().id == version.id  # not re-created
     settings_ = service.get_settings()
-    assert settings_.external_url == "http://localhost:3080"
+    assert settings_.external_url == "http://127.0.0.1:3080"
     assert settings_.email.smtp is None and not settings_.email.enabled
     assert settings_.email.sender_name == django_settings.PRODUCT_NAME
     assert settings_.auth.builtin_enabled and not settings_.auth.allow_signup
@@ -228,7 +228,7 @@ def test_invalid_stored_document_still_gives_settings() -> None:
         '"email.smtp2": 1, "email.templates": {"resetPassword": {"subject": "{{", "html": "h"}}}'
     )
     s = service.get_settings()
-    assert s.external_url == "http://localhost:3080"
+    assert s.external_url == "http://127.0.0.1:3080"
     assert s.email.smtp is None and s.email.address is None and s.email.templates == {}
     assert s.auth.min_password_length == 12
     SiteConfigVersion.objects.create(contents="{ not json")
