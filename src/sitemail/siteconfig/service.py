@@ -119,17 +119,27 @@ def patch(
     values: Mapping[tuple[str, ...], Any],
     author: User | None = None,
     comment: str | None = None,
+    *,
+    keep_set: bool = False,
 ) -> int:
     """Set several paths in the current document, keeping its comments; returns the version id.
 
     Paths are lists of keys such as ("email.smtp", "host"); ("email", "smtp", "host") is read as
     the same flat key. `comment` is written above the first key set. Validated like `update`.
+    With `keep_set`, paths that already have a value (checked under the save lock) are left as
+    they are, so concurrent first-use defaults never overwrite each other.
     """
     _refuse_if_read_only()
     current()
     with transaction.atomic():
         latest = _locked_latest()
         assert latest is not None
+        if keep_set:
+            values = {
+                p: v
+                for p, v in values.items()
+                if jsonc.get_path(latest.contents, _flat_path(p)) in (None, "")
+            }
         text = _patched(latest.contents, values, comment)
         if text == latest.contents:
             return latest.id
