@@ -28,6 +28,7 @@ from sitemail.siteconfig.defaults import DEFAULT_DOCUMENT
 from sitemail.siteconfig.errors import SiteConfigError
 from sitemail.siteconfig.jsonc import PathElem, format_path
 from sitemail.siteconfig.models import SiteConfigVersion
+from sitemail.siteconfig.problems import Problem
 from sitemail.siteconfig.typed import SiteSettings
 from sitemail.siteconfig.validate import KNOWN_KEYS, validate
 
@@ -159,11 +160,11 @@ def preview(
     latest = current()
     if text is None:
         text = _patched(latest.contents, values or {}, None)
-    text, problems = redaction.unredact_report(text, latest.contents)
+    text, redaction_problems = redaction.unredact_report(text, latest.contents)
     result = validate(text)
-    problems += result.errors
+    problems: list[Problem | str] = [*redaction_problems, *result.errors]
     if problems or result.document is None:
-        raise SiteConfigError(dict.fromkeys(problems or ["(top level): not a JSON object"]))
+        raise SiteConfigError(problems or ["(top level): not a JSON object"])
     return site_settings(latest.id, result.document)
 
 
@@ -335,14 +336,14 @@ def _save(latest: SiteConfigVersion, text: str, author: User | None) -> SiteConf
         raise SiteConfigError(
             [f"(top level): the document is {len(text)} characters; the limit is {MAX_SIZE}"]
         )
-    text, problems = redaction.unredact_report(text, latest.contents)
+    text, redaction_problems = redaction.unredact_report(text, latest.contents)
     result = validate(text)
-    problems += result.errors
+    problems: list[Problem | str] = [*redaction_problems, *result.errors]
     if not problems and result.document is not None:
         for check in validators:
             problems += check(result.document)
     if problems:
-        raise SiteConfigError(dict.fromkeys(problems))
+        raise SiteConfigError(problems)
     return SiteConfigVersion.objects.create(contents=text, author=author)
 
 
