@@ -85,25 +85,41 @@ def _start_catcher(host: str, port: int) -> Any:
         ) from exc
 
 
+async def _dev_catcher(host: str, port: int, catcher_port: int) -> Any:
+    """`--dev`: the mail catcher and its page, only while pages are served on loopback."""
+    from sitemail.catcher import access
+
+    if not access.is_loopback(host):
+        log.warning(
+            "--dev: the mail catcher is off because this server listens on %s, not loopback: "
+            "caught mail holds every reset and sign-in link",
+            host,
+        )
+        return None
+    os.environ[access.DEV_ENV] = "1"
+    catcher = _start_catcher("127.0.0.1", catcher_port)
+    if await sync_to_async(_point_config_at_catcher)("127.0.0.1", catcher_port):
+        log.warning("email.smtp was not set: pointed it at the built-in mail catcher")
+    log.warning(
+        "mail catcher listening on 127.0.0.1:%d; caught mail: http://%s:%d/mailcatcher",
+        catcher_port,
+        host,
+        port,
+    )
+    return catcher
+
+
 async def serve(*, host: str, port: int, worker: bool, dev: bool, catcher_port: int) -> None:
+    from sitemail.catcher import access
     from sitemail.monitors.loop import TriggerLoop
     from sitemail.outbox.worker import Worker
 
+    if not access.is_loopback(host):
+        os.environ[access.OFF_ENV] = "off"  # caught mail is never served beyond loopback
     warning = await sync_to_async(match_external_url)(host, port)
     if warning:
         log.warning("%s", warning)
-    catcher = None
-    if dev:
-        os.environ["SITEMAIL_DEV"] = "1"
-        catcher = _start_catcher("127.0.0.1", catcher_port)
-        if await sync_to_async(_point_config_at_catcher)("127.0.0.1", catcher_port):
-            log.warning("email.smtp was not set: pointed it at the built-in mail catcher")
-        log.warning(
-            "mail catcher listening on 127.0.0.1:%d; caught mail: http://%s:%d/mailcatcher",
-            catcher_port,
-            host,
-            port,
-        )
+    catcher = await _dev_catcher(host, port, catcher_port) if dev else None
 
     config = uvicorn.Config(
         "sitemail.asgi:application", host=host, port=port, lifespan="off", log_level="info"
