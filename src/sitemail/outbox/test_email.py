@@ -16,6 +16,7 @@ from sitemail.mail.build import MailBuildError, build
 from sitemail.mail.render import render
 from sitemail.outbox.models import OutboxMessage, Status
 from sitemail.siteconfig import service as siteconfig
+from sitemail.siteconfig.typed import SiteSettings
 from sitemail.smtp.base import Transport, transport_for
 from sitemail.smtp.errors import ConfigurationError, MailError, Step
 from sitemail.smtp.trace import TraceEvent
@@ -54,6 +55,22 @@ class TestEmailOutcome:
     started_at: datetime
     steps: list[TraceEvent] = field(default_factory=list)
     error: MailError | None = None
+    # Which settings were tested: the saved configuration or the caller's unsaved candidate.
+    unsaved: bool = False
+
+    @property
+    def headline(self) -> str:
+        """`result` without the hint, for pages that show the hint once beside its step."""
+        if self.error is None or not self.error.hint:
+            return self.result
+        return self.result.removesuffix(f" (hint: {self.error.hint})")
+
+    @property
+    def source(self) -> str:
+        """Says which settings the test used."""
+        if self.unsaved:
+            return "Tested the settings as entered, which are not saved yet."
+        return "Tested the saved configuration."
 
 
 async def send_test_email(to: str, actor: User | None = None) -> str:
@@ -61,10 +78,26 @@ async def send_test_email(to: str, actor: User | None = None) -> str:
     return (await send_test_email_traced(to, actor)).result
 
 
-async def send_test_email_traced(to: str, actor: User | None = None) -> TestEmailOutcome:
-    """`send_test_email`, also returning every SMTP step traced (the admin page's transcript)."""
+async def send_test_email_traced(
+    to: str, actor: User | None = None, candidate: SiteSettings | None = None
+) -> TestEmailOutcome:
+    """`send_test_email`, also returning every SMTP step traced (the admin page's transcript).
+
+    With `candidate` (settings not saved yet, e.g. the form's), that is what is tested; the
+    outcome's `unsaved` says so when it differs from the saved email settings.
+    """
+    outcome = await _send(to, candidate or await siteconfig.aget_settings())
+    if candidate is not None:
+        saved = await siteconfig.aget_settings()
+        outcome.unsaved = (saved.email, saved.external_url) != (
+            candidate.email,
+            candidate.external_url,
+        )
+    return outcome
+
+
+async def _send(to: str, settings: SiteSettings) -> TestEmailOutcome:
     started_at = timezone.now()
-    settings = await siteconfig.aget_settings()
     smtp = settings.email.smtp
     if smtp is None:
         reason = (
