@@ -110,7 +110,7 @@ def test_update_toggle_delete_and_ownership(
         actions: [
           {email: {id: $e, update: {enabled: true, priority: CRITICAL, recipients: $to,
                                     header: "h"}}},
-          {webhook: {update: {enabled: true, url: "http://127.0.0.1:9/hook"}}}
+          {webhook: {update: {enabled: true, url: "https://hooks.example.com/hook"}}}
         ]) { description trigger { query }
              actions { nodes { ... on MonitorEmail { id priority }
                                ... on MonitorWebhook { url } } } }
@@ -121,7 +121,7 @@ def test_update_toggle_delete_and_ownership(
     assert got["trigger"]["query"] == "type:commit author:bob fix"
     assert got["actions"]["nodes"] == [
         {"id": email_id, "priority": "CRITICAL"},
-        {"url": "http://127.0.0.1:9/hook"},
+        {"url": "https://hooks.example.com/hook"},
     ]
 
     bob = create_user("bob", "bob@example.com")

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from sitemail import outbox
 from sitemail.accounts.models import User, UserEmail
+from sitemail.monitors import egress
 from sitemail.monitors.models import Action, ActionRun, WebhookDelivery
 
 log = logging.getLogger(__name__)
@@ -197,16 +198,21 @@ def _backoff(attempts: int) -> timedelta:
 
 
 def _post(url: str, payload: dict[str, Any]) -> tuple[bool, bool, str]:
-    """(delivered, retryable, note) for one POST."""
+    """(delivered, retryable, note) for one POST.
+
+    SECURITY: the note never carries the network's error text (refused, reset, timed out...):
+    that would make the action log a port scanner."""
     try:
-        response = httpx.post(
+        response = egress.post_json(
             url,
-            json=payload,
+            payload,
             timeout=WEBHOOK_TIMEOUT,
             headers={"User-Agent": f"{django_settings.PRODUCT_NAME} code monitor (sitemail)"},
         )
-    except httpx.HTTPError as exc:
-        return False, True, f"{type(exc).__name__}: {exc}"
+    except egress.Refused as exc:
+        return False, False, f"refused: {exc}"
+    except httpx.HTTPError:
+        return False, True, "failed: no HTTP response"
     note = f"HTTP {response.status_code}"
     if response.is_success:
         return True, False, note

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,11 +12,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from sitemail.accounts.models import User
-from sitemail.monitors import actions, git, search
+from sitemail.monitors import actions, egress, git, search
 from sitemail.monitors.models import Action, CodeMonitor, Repository, RepoState
 from sitemail.monitors.query import Query, QueryError, parse
 
 PREVIEW_LIMIT = 20  # newest matches shown per repository
+SEARCH_TIME_LIMIT = 10.0  # seconds per search (preview, /search) over all repositories
 
 
 class MonitorError(ValueError):
@@ -73,6 +75,10 @@ def _check_action(spec: ActionSpec) -> None:
         parts = urlsplit(spec.url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise MonitorError(f"actions: {spec.type} url must be an http(s) URL")
+        try:
+            egress.check(spec.url, resolve_required=False)  # and again at connect time
+        except egress.Refused as exc:
+            raise MonitorError(f"actions: {spec.type} url refused: {exc}") from exc
 
 
 def _save_actions(monitor: CodeMonitor, specs: Sequence[ActionSpec]) -> None:
@@ -176,9 +182,14 @@ def list_for(user: User) -> list[CodeMonitor]:
     return list(CodeMonitor.objects.filter(owner=user).order_by("id"))
 
 
-def preview(text: str, limit: int = PREVIEW_LIMIT) -> list[search.Result]:
-    """What the query matches now among each repository's newest commits (no state changes)."""
+def preview(
+    text: str, limit: int = PREVIEW_LIMIT, time_limit: float = SEARCH_TIME_LIMIT
+) -> list[search.Result]:
+    """What the query matches now among each repository's newest commits (no state changes).
+
+    SearchTimeout after `time_limit` seconds in all."""
     query = check_query(text)
+    deadline = time.monotonic() + time_limit
     results: list[search.Result] = []
     for repo in Repository.objects.all():
         if not query.repo_matches(repo.name):
@@ -187,7 +198,7 @@ def preview(text: str, limit: int = PREVIEW_LIMIT) -> list[search.Result]:
         try:
             tips = sorted(set(git.tips(path).values()))
             rng = search.Range(include=tuple(tips), limit=limit)
-            results += search.search(path, repo.name, query, rng)
+            results += search.search(path, repo.name, query, rng, deadline, time_limit)
         except git.GitError:
             continue
     return results

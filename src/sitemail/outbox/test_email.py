@@ -67,6 +67,22 @@ class TestEmailOutcome:
     error: MailError | None = None
     # SPF, DKIM, DMARC and MX of the From domain, then the message's own DKIM signature.
     checks: list[TraceEvent] = field(default_factory=list)
+    # Which settings were tested: the saved configuration or the caller's unsaved candidate.
+    unsaved: bool = False
+
+    @property
+    def headline(self) -> str:
+        """`result` without the hint, for pages that show the hint once beside its step."""
+        if self.error is None or not self.error.hint:
+            return self.result
+        return self.result.removesuffix(f" (hint: {self.error.hint})")
+
+    @property
+    def source(self) -> str:
+        """Says which settings the test used."""
+        if self.unsaved:
+            return "Tested the settings as entered, which are not saved yet."
+        return "Tested the saved configuration."
 
 
 async def send_test_email(to: str, actor: User | None = None) -> str:
@@ -74,10 +90,26 @@ async def send_test_email(to: str, actor: User | None = None) -> str:
     return (await send_test_email_traced(to, actor)).result
 
 
-async def send_test_email_traced(to: str, actor: User | None = None) -> TestEmailOutcome:
-    """`send_test_email`, also returning every SMTP step traced (the admin page's transcript)."""
+async def send_test_email_traced(
+    to: str, actor: User | None = None, candidate: SiteSettings | None = None
+) -> TestEmailOutcome:
+    """`send_test_email`, also returning every SMTP step traced (the admin page's transcript).
+
+    With `candidate` (settings not saved yet, e.g. the form's), that is what is tested; the
+    outcome's `unsaved` says so when it differs from the saved email settings.
+    """
+    outcome = await _send(to, candidate or await siteconfig.aget_settings())
+    if candidate is not None:
+        saved = await siteconfig.aget_settings()
+        outcome.unsaved = (saved.email, saved.external_url) != (
+            candidate.email,
+            candidate.external_url,
+        )
+    return outcome
+
+
+async def _send(to: str, settings: SiteSettings) -> TestEmailOutcome:
     started_at = timezone.now()
-    settings = await siteconfig.aget_settings()
     smtp = settings.email.smtp
     if smtp is None:
         reason = (
@@ -135,4 +167,4 @@ async def send_test_email_traced(to: str, actor: User | None = None) -> TestEmai
     # hop and a commit) are independent: done together, the admin waits for the longer only.
     await asyncio.gather(_close(transport), sync_to_async(row.save)(force_insert=True))
     result = failure(error.reason) if error else success(to)
-    return TestEmailOutcome(result, error is None, started_at, steps, error, auth_checks)
+    return TestEmailOutcome(result, error is None, started_at, steps, error, checks=auth_checks)
