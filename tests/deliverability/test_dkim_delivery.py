@@ -45,7 +45,7 @@ def _send(n: int, tag: str) -> list[OutboxMessage]:
 def _deliver(clock: Clock | None = None) -> int:
     async def go() -> int:
         async with Worker(concurrency=1, clock=clock or Clock()) as worker:
-            return await worker.run_once()
+            return await worker.run_until_idle()
 
     return run(go())
 
