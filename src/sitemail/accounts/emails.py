@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from sitemail.accounts import codes, notify, ratelimit
+from sitemail.accounts import codes, mailbudget, notify, ratelimit
 from sitemail.accounts.models import User, UserEmail, VerifiedBy
 from sitemail.accounts.users import UserError, normalize_email, require_admin, require_self_or_admin
 from sitemail.siteconfig import service as siteconfig
@@ -67,6 +67,8 @@ def add(actor: User | None, user: User, email: str) -> UserEmail:
     """addUserEmail: an unverified address, a verification email, a notice to the primary."""
     require_self_or_admin(actor, user)
     address = normalize_email(email)
+    if notify.email_enabled():
+        mailbudget.spend(actor, "verify_email")
     with transaction.atomic():
         if UserEmail.objects.filter(user=user, email__iexact=address).exists():
             raise UserError(f"email: {address!r} is already an email address of this user")
@@ -160,6 +162,8 @@ def set_verified(actor: User | None, user: User, email: str, verified: bool) -> 
 def resend(actor: User | None, user: User, email: str) -> None:
     """resendVerificationEmail: no-op when verified; at most once a minute per address."""
     require_self_or_admin(actor, user)
+    if notify.email_enabled() and not _get(user, email).verified:
+        mailbudget.spend(actor, "verify_email")
     with transaction.atomic():
         row = _get(user, email, lock=True)
         if row.verified:

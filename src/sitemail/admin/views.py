@@ -19,6 +19,7 @@ from django.http import (
 from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
+from sitemail.accounts import mailbudget
 from sitemail.accounts.models import User
 from sitemail.admin import configedit, emaillog, metrics, presets, previews, status
 from sitemail.admin import users as user_admin
@@ -188,6 +189,7 @@ def email_log(request: HttpRequest) -> HttpResponse:
         next_url=next_url,
         first_url=f"?{urlencode(query)}" if after else "",
         notice=request.GET.get("notice", ""),
+        refusals=mailbudget.recent_refusals(),
     )
 
 
