@@ -91,7 +91,7 @@ def test_create_run_and_read_logs_through_graphql(
         {"repository": "acme", "matchedLines": ["x.py: +x = 1  # TODO: tidy"]}
     ]
     assert event["actions"][0]["status"] == "SUCCESS"
-    assert "alice@example.com" in event["actions"][0]["message"]
+    assert "enqueued email to alice" in event["actions"][0]["message"]
 
 
 def test_update_toggle_delete_and_ownership(
