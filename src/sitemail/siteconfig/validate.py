@@ -31,7 +31,7 @@ KNOWN_KEYS: tuple[str, ...] = tuple(SCHEMA["properties"])
 SMTP_KEYS: tuple[str, ...] = tuple(SCHEMA["$defs"]["smtp"]["properties"])
 
 TEMPLATE_VARIABLES = ("Host", "Username", "URL")
-_SECRET_KEYS = {"username", "password", "signingKey", "clientSecret"}
+_SECRET_KEYS = {"username", "password", "signingKey", "clientSecret", "privateKey"}
 
 _formats = FormatChecker(formats=())
 
@@ -88,6 +88,15 @@ _HINTS = {
     ),
     "email.templates.*.html": "set the HTML body template (variables: Host, Username, URL)",
     "email.templates.*.text": "set the plain-text body template (variables: Host, Username, URL)",
+    "email.dkim": (
+        'set {"domain": "example.com", "selector": "sitemail", "privateKey": "..."}; '
+        "`sitemail dkim keygen --selector S --domain D` writes it"
+    ),
+    "email.dkim.domain": 'set the signing domain, e.g. "example.com" (the From domain)',
+    "email.dkim.selector": 'set the DNS label of the key, e.g. "sitemail2026"',
+    "email.dkim.privateKey": "set a PEM private key; `sitemail dkim keygen` makes one",
+    "email.dns.nameservers": 'use a list of resolver addresses, e.g. ["10.0.0.2", "10.0.0.3:5353"]',
+    "email.dns.nameservers[*]": 'use an IP address with an optional port, e.g. "10.0.0.2:53"',
     "auth.providers": 'use a list such as [{"type": "builtin", "allowSignup": false}]',
     "auth.providers[*].type": 'e.g. "builtin", "github", "openidconnect" or "saml"',
     "auth.providers[*].allowSignup": "use true or false",
@@ -189,7 +198,16 @@ def validate(text: str) -> Validation:
     templates = value.get("email.templates")
     if isinstance(templates, dict):
         _check_templates(templates, errors, warnings)
+    _check_dkim(value, errors, warnings)
     return Validation(_ordered(errors), _ordered(warnings), value)
+
+
+def _check_dkim(doc: dict[str, Any], errors: list[Problem], warnings: list[Problem]) -> None:
+    """The key must sign; the domain should align with email.address (deliverability's rules)."""
+    from sitemail.deliverability import rules
+
+    errors += rules.dkim_key_problems(doc)
+    warnings += rules.dkim_alignment_warnings(doc)
 
 
 def validate_value(key: str, value: Any) -> list[Problem]:
