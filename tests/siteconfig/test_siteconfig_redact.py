@@ -79,7 +79,7 @@ def test_header_that_drops_the_sensitive_flag_is_not_restored() -> None:
         '{"email.smtp": {"host": "h", "port": 25, '
         '"additionalHeaders": [{"key": "X-Api-Key", "value": "REDACTED"}]}}'
     )
-    with pytest.raises(SiteConfigError, match="keep .sensitive.: true on this header"):
+    with pytest.raises(SiteConfigError, match=r"keep .sensitive.: true on this header"):
         unredact(new, STORED)
 
 
