@@ -143,3 +143,19 @@ class MailBudgetEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} by {self.user_id} ({self.refused or 'spent'})"
+
+
+class UnknownSignIn(models.Model):
+    """Failed sign-ins for a login that matches no user, counted like a user's (auth.lockout),
+    so that the lockout message does not tell existing accounts from unknown ones."""
+
+    login = models.CharField(max_length=320, unique=True)  # lower-cased
+    failed_sign_ins = models.IntegerField(default=0)
+    failed_sign_ins_since = models.DateTimeField(null=True, blank=True)
+    locked_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "auth_unknown_sign_ins"
+
+    def __str__(self) -> str:
+        return self.login
