@@ -40,8 +40,11 @@ def _database(url: str | None) -> dict[str, Any]:
             "OPTIONS": {
                 # WAL lets the web process read while the worker writes; IMMEDIATE takes the
                 # write lock at BEGIN so two writers queue on busy_timeout instead of deadlocking.
+                # secure_delete: a removed secret (reset link) is overwritten, not left in a
+                # page's free space (outbox/claims.py checkpoints the WAL after removing one).
                 "init_command": (
                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;"
+                    " PRAGMA secure_delete=ON;"
                 ),
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 20,

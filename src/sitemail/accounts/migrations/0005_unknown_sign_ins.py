@@ -4,23 +4,27 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0004_mail_budget'),
+        ("accounts", "0004_mail_budget"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='UnknownSignIn',
+            name="UnknownSignIn",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('login', models.CharField(max_length=320, unique=True)),
-                ('failed_sign_ins', models.IntegerField(default=0)),
-                ('failed_sign_ins_since', models.DateTimeField(blank=True, null=True)),
-                ('locked_until', models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("login", models.CharField(max_length=320, unique=True)),
+                ("failed_sign_ins", models.IntegerField(default=0)),
+                ("failed_sign_ins_since", models.DateTimeField(blank=True, null=True)),
+                ("locked_until", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'db_table': 'auth_unknown_sign_ins',
+                "db_table": "auth_unknown_sign_ins",
             },
         ),
     ]
