@@ -15,8 +15,10 @@ from django.views.decorators.http import require_POST
 
 from sitemail.accounts import auth, emails, passwords, tokens
 from sitemail.accounts.external import providers as external_providers
+from sitemail.accounts.gates import site_admin_required
 from sitemail.accounts.models import User
-from sitemail.accounts.users import UserError, admin_create_user, get_by_username
+from sitemail.accounts.provisioning import admin_create_user
+from sitemail.accounts.users import UserError, get_by_username
 from sitemail.siteconfig import service as siteconfig
 
 BACKEND = "django.contrib.auth.backends.ModelBackend"
@@ -259,19 +261,6 @@ def _signed_in(view: View) -> View:
     return wrapped
 
 
-def _site_admin(view: View) -> View:
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        user = _user(request)
-        if user is None:
-            return HttpResponseRedirect(f"/sign-in?next={request.path}")
-        if not user.site_admin:
-            return _text("must be site admin", 403)
-        return view(request, *args, **kwargs)
-
-    wrapped.__name__ = view.__name__
-    return wrapped
-
-
 USER_ACTIONS = [
     ("primary", "Make primary"),
     ("resend", "Send verification email"),
@@ -353,7 +342,7 @@ def settings_tokens(request: HttpRequest) -> HttpResponse:
 # ---------------------------------------------------------------- site admin
 
 
-@_site_admin
+@site_admin_required
 def admin_new_user(request: HttpRequest) -> HttpResponse:
     """Like builtin sign-up: an unverified email and a set-password email that verifies it."""
     context: dict[str, Any] = {"username": "", "email": "", "error": "", "active": "users"}
@@ -374,7 +363,7 @@ def admin_new_user(request: HttpRequest) -> HttpResponse:
     return _page(request, "admin_new_user", context, status)
 
 
-@_site_admin
+@site_admin_required
 def admin_user_emails(request: HttpRequest, username: str) -> HttpResponse:
     actor = _user(request)
     assert actor is not None

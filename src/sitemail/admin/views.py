@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from asgiref.sync import sync_to_async
 from django.http import (
@@ -19,6 +17,7 @@ from django.http import (
 from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
+from sitemail.accounts.gates import site_admin_required
 from sitemail.accounts.models import User
 from sitemail.admin import configedit, emaillog, metrics, presets, previews, status
 from sitemail.admin import users as user_admin
@@ -29,24 +28,6 @@ from sitemail.outbox.test_email import TestEmailOutcome, send_test_email_traced
 from sitemail.siteconfig import service as siteconfig
 from sitemail.siteconfig.errors import SiteConfigError
 from sitemail.smtp.errors import Step
-
-View = Callable[..., HttpResponseBase]
-
-
-def _refusal(request: HttpRequest, user: Any) -> HttpResponse | None:
-    if not getattr(user, "is_authenticated", False):
-        return HttpResponseRedirect(f"/sign-in?next={quote(request.get_full_path())}")
-    if not getattr(user, "site_admin", False):
-        return render(request, "siteadmin/forbidden.html", {"user": user}, status=403)
-    return None
-
-
-def site_admin(view: View) -> View:
-    @functools.wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        return _refusal(request, request.user) or view(request, *args, **kwargs)
-
-    return wrapper
 
 
 def _page(request: HttpRequest, template: str, active: str, **context: Any) -> HttpResponse:
@@ -74,7 +55,7 @@ def _config_context(**extra: Any) -> dict[str, Any]:
     return context
 
 
-@site_admin
+@site_admin_required
 def configuration(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return _page(request, "siteadmin/configuration.html", "configuration", **_config_context())
@@ -112,7 +93,7 @@ def configuration(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@site_admin
+@site_admin_required
 def validate_config(request: HttpRequest) -> JsonResponse:
     """The editor's live check as the admin types: the same messages a save would give."""
     return JsonResponse({"messages": configedit.check(request.POST.get("contents", ""))})
@@ -139,11 +120,9 @@ def _transcript(outcome: TestEmailOutcome) -> list[dict[str, Any]]:
     return rows
 
 
+@site_admin_required
 async def test_email(request: HttpRequest) -> HttpResponseBase:
     user = await request.auser()
-    refusal = await sync_to_async(_refusal)(request, user)
-    if refusal is not None:
-        return refusal
     if request.method != "POST":
         return HttpResponseRedirect("/site-admin/configuration#test-email")
     to = request.POST.get("to", "").strip()
@@ -165,7 +144,7 @@ async def test_email(request: HttpRequest) -> HttpResponseBase:
 # --- email log -----------------------------------------------------------------------------
 
 
-@site_admin
+@site_admin_required
 def email_log(request: HttpRequest) -> HttpResponse:
     filters = {k: request.GET.get(k, "").strip() for k in ("status", "kind", "recipient")}
     after_text = request.GET.get("after", "")
@@ -191,7 +170,7 @@ def email_log(request: HttpRequest) -> HttpResponse:
     )
 
 
-@site_admin
+@site_admin_required
 def email_detail(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         detail = emaillog.detail(pk)
@@ -201,7 +180,7 @@ def email_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-@site_admin
+@site_admin_required
 def email_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     try:
         if action == "retry":
@@ -227,14 +206,14 @@ def email_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
 # --- templates, users, metrics -------------------------------------------------------------
 
 
-@site_admin
+@site_admin_required
 def email_templates(request: HttpRequest) -> HttpResponse:
     return _page(
         request, "siteadmin/email_templates.html", "email-templates", previews=previews.previews()
     )
 
 
-@site_admin
+@site_admin_required
 def users(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "")
     found = list(user_admin.search(query)[:200])
@@ -249,7 +228,7 @@ def users(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@site_admin
+@site_admin_required
 def user_site_admin(request: HttpRequest, username: str) -> HttpResponse:
     assert isinstance(request.user, User)
     grant = request.POST.get("site_admin") == "true"

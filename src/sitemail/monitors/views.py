@@ -8,6 +8,7 @@ from urllib.parse import quote
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 
+from sitemail.accounts.gates import site_admin_required
 from sitemail.accounts.models import User
 from sitemail.monitors import repos, service
 from sitemail.monitors.models import Action, CodeMonitor, Repository
@@ -197,12 +198,8 @@ def search_page(request: HttpRequest) -> HttpResponse:
     return render(request, "monitors/search.html", context, status=400 if context["error"] else 200)
 
 
+@site_admin_required
 def repositories(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
-    if user is None:
-        return _sign_in(request)
-    if not user.site_admin:
-        return HttpResponse("must be site admin", status=403, content_type="text/plain")
     context: dict[str, Any] = {"error": "", "added": None, "url": ""}
     if request.method == "POST":
         context["url"] = request.POST.get("url", "")

@@ -11,10 +11,9 @@ nested key). A nested {"email": {"smtp": ...}} is a validation error that names 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-Mechanism = Literal["PLAIN", "LOGIN", "CRAM-MD5", "none"]
-TLSMode = Literal["auto", "implicit", "starttls", "none"]
+from sitemail.smtp.rules import Mechanism, TLSMode
 
 DEFAULT_TIMEOUT = 30.0
 

@@ -27,6 +27,9 @@ from sitemail.smtp import rules
 SCHEMA: dict[str, Any] = json.loads(
     resources.files("sitemail.siteconfig").joinpath("schema.json").read_text(encoding="utf-8")
 )
+# One list of mechanisms and TLS modes: smtp/rules.py's (schema.json leaves the enums out).
+SCHEMA["$defs"]["smtp"]["properties"]["authentication"]["enum"] = list(rules.AUTH_CHOICES)
+SCHEMA["$defs"]["smtp"]["properties"]["tls"]["enum"] = list(rules.TLS_MODES)
 KNOWN_KEYS: tuple[str, ...] = tuple(SCHEMA["properties"])
 SMTP_KEYS: tuple[str, ...] = tuple(SCHEMA["$defs"]["smtp"]["properties"])
 

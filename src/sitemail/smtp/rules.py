@@ -7,16 +7,19 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Literal
+from typing import Literal, get_args
 
-# Mechanisms that send credentials, in the order the admin pages offer them.
-MECHANISMS = ("PLAIN", "LOGIN", "CRAM-MD5")
+# Every value of `email.smtp.authentication`: Sourcegraph's three, then LOGIN. The schema's enum
+# (so its messages), the admin form and typed settings all take this list.
+Mechanism = Literal["PLAIN", "CRAM-MD5", "none", "LOGIN"]
+AUTH_CHOICES: tuple[Mechanism, ...] = get_args(Mechanism)
+# Mechanisms that send credentials.
+MECHANISMS = tuple(m for m in AUTH_CHOICES if m != "none")
 # The password itself goes over the wire (base64 is no protection): TLS or loopback only.
 PASSWORD_MECHANISMS = ("PLAIN", "LOGIN")
-# Every value of `email.smtp.authentication`.
-AUTH_CHOICES = (*MECHANISMS, "none")
 # Every value of `email.smtp.tls`.
-TLS_MODES = ("auto", "starttls", "implicit", "none")
+TLSMode = Literal["auto", "implicit", "starttls", "none"]
+TLS_MODES: tuple[TLSMode, ...] = get_args(TLSMode)
 IMPLICIT_TLS_PORT = 465  # RFC 8314 "submissions"
 
 # Headers sitemail writes itself on every message (or never writes, like Bcc): an additional
