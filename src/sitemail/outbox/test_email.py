@@ -64,7 +64,9 @@ async def send_test_email(to: str, actor: User | None = None) -> str:
 async def send_test_email_traced(to: str, actor: User | None = None) -> TestEmailOutcome:
     """`send_test_email`, also returning every SMTP step traced (the admin page's transcript)."""
     started_at = timezone.now()
-    settings = await siteconfig.aget_settings()
+    # Checked now, not within the settings cache's TTL: an admin testing the configuration
+    # just saved (perhaps by `sitemail config set` in another process) tests that one.
+    settings = await siteconfig.aget_settings(fresh=True)
     smtp = settings.email.smtp
     if smtp is None:
         reason = (
