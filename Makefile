@@ -25,4 +25,4 @@ test: install
 lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
-	$(BIN)/mypy src
+	$(BIN)/mypy src tests

@@ -111,7 +111,9 @@ def test_the_cap_warning_is_logged_once_per_server_configuration(
         async with RunningWorker(worker):
             await wait_until(lambda: first.injected["fail:connect"] >= 2, 10, "lanes refused")
             settings["now"] = static_settings(second.config())
-            await wait_until(lambda: second.injected["fail:connect"] >= 2, 10, "lanes refused again")
+            await wait_until(
+                lambda: second.injected["fail:connect"] >= 2, 10, "lanes refused again"
+            )
 
     asyncio.run(go())
     caps = [r.getMessage() for r in caplog.records if "refused a connection" in r.getMessage()]
