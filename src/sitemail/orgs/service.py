@@ -71,15 +71,6 @@ def members(actor: User | None, org: Organization) -> list[User]:
     ]
 
 
-def orgs_of(user: User) -> list[Organization]:
-    return [
-        m.org
-        for m in OrganizationMember.objects.filter(user=user)
-        .select_related("org")
-        .order_by("org__name")
-    ]
-
-
 def add_member(org: Organization, user: User) -> None:
     OrganizationMember.objects.get_or_create(org=org, user=user)
 

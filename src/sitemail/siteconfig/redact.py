@@ -60,7 +60,7 @@ def redact(text: str) -> str:
         return _hidden(str(exc))
     if not isinstance(doc.value, dict):
         return _hidden("it is not a JSON object")
-    return doc.replace_raw({path: _REDACTED_RAW for path in secret_paths(doc.value)})
+    return jsonc.replace_raw_in(doc, {path: _REDACTED_RAW for path in secret_paths(doc.value)})
 
 
 def _hidden(reason: str) -> str:
@@ -110,7 +110,7 @@ def unredact_report(new_text: str, stored_text: str) -> tuple[str, list[str]]:
             )
         else:
             raws[path] = raw
-    return new.replace_raw(raws), problems
+    return jsonc.replace_raw_in(new, raws), problems
 
 
 def _redacted_paths(new: dict[str, Any], stored: dict[str, Any]) -> list[SecretPath]:
