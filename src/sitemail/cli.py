@@ -49,6 +49,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
             worker=not args.no_worker,
             dev=args.dev,
             catcher_port=args.catcher_port,
+            port_file=args.port_file,
         )
     )
 
@@ -202,6 +203,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="also run the built-in mail catcher; point email.smtp at it when it is not set",
     )
     p.add_argument("--catcher-port", type=int, default=CATCHER_PORT)
+    p.add_argument(
+        "--port-file",
+        metavar="FILE",
+        help="write the port listened on to FILE once listening (e.g. with --port 0)",
+    )
 
     p = add("worker", cmd_worker, "deliver queued email until stopped (SIGTERM drains)")
     p.add_argument("--concurrency", type=int, default=8, help="SMTP connections kept open")
