@@ -149,7 +149,13 @@ def sign_up(request: HttpRequest) -> HttpResponse:
             context["error"] = str(exc)
             return _page(request, "sign_up", context, status=400)
         login(request, user, backend=BACKEND)
-        return HttpResponseRedirect("/user/settings/emails")
+        if user.site_admin:  # the first account: lead on to configuring email
+            return HttpResponseRedirect("/?welcome=admin")
+        verified = user.emails.filter(verified_at__isnull=False).exists()
+        return HttpResponseRedirect(
+            "/user/settings/emails" + ("" if verified else "?welcome=verify")
+        )
+    context["first_run"] = not User.objects.exists()
     return _page(request, "sign_up", context)
 
 
