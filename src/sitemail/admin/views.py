@@ -284,6 +284,12 @@ def user_site_admin(request: HttpRequest, username: str) -> HttpResponse:
     return HttpResponseRedirect(f"/site-admin/users?{urlencode({'q': q, 'notice': notice})}")
 
 
+@site_admin
+def metrics_page(request: HttpRequest) -> HttpResponse:
+    """The metrics in words for a person; /metrics stays the raw text for Prometheus."""
+    return _page(request, "siteadmin/metrics.html", "metrics", families=metrics.readable())
+
+
 def metrics_view(request: HttpRequest) -> HttpResponse:
     # A bearer token is answered by MetricsBearerMiddleware; here: a site admin's session or
     # access token.

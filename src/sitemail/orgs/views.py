@@ -12,6 +12,7 @@ from django.shortcuts import render
 from sitemail.accounts.models import User
 from sitemail.accounts.users import Forbidden, UserError, get_by_id
 from sitemail.orgs import invitations, service
+from sitemail.web.paging import page_of
 
 View = Callable[..., HttpResponse]
 
@@ -52,6 +53,15 @@ def new_org(request: HttpRequest) -> HttpResponse:
             return _page(request, "new", context, 400)
         return HttpResponseRedirect(f"/organizations/{org.name}/members")
     return _page(request, "new", context)
+
+
+@_signed_in
+def org_list(request: HttpRequest) -> HttpResponse:
+    """The organizations the user belongs to (a site admin sees every one)."""
+    actor = _user(request)
+    assert actor is not None
+    rows = service.visible_orgs(actor)
+    return _page(request, "list", {"pager": page_of(rows, request)})
 
 
 @_signed_in
