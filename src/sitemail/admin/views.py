@@ -29,6 +29,7 @@ from sitemail.outbox.test_email import TestEmailOutcome, send_test_email_traced
 from sitemail.siteconfig import service as siteconfig
 from sitemail.siteconfig.errors import SiteConfigError
 from sitemail.smtp.errors import Step
+from sitemail.web.paging import page_of
 
 View = Callable[..., HttpResponseBase]
 
@@ -257,12 +258,13 @@ def email_templates(request: HttpRequest) -> HttpResponse:
 @site_admin
 def users(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "")
-    found = list(user_admin.search(query)[:200])
+    pager = page_of(user_admin.search(query), request)
     return _page(
         request,
         "siteadmin/users.html",
         "users",
-        users=found,
+        users=pager["rows"],
+        pager=pager,
         q=query,
         notice=request.GET.get("notice", ""),
     )

@@ -107,14 +107,15 @@ def members_page(request: HttpRequest, name: str) -> HttpResponse:
         if request.method == "POST":
             context["message"] = _act(request, actor, org)
         context["members"] = service.members(actor, org)
-        context["pending"] = invitations.pending_for_org(actor, org)
+        context["pending_pager"] = page_of(invitations.pending_for_org(actor, org), request)
     except Forbidden as exc:
         context["error"], status = str(exc), 403
     except UserError as exc:
         context["error"], status = str(exc), 400 if "org" in context else 404
         if "org" in context:
             context["members"] = service.members(actor, context["org"])
-            context["pending"] = invitations.pending_for_org(actor, context["org"])
+            pending = invitations.pending_for_org(actor, context["org"])
+            context["pending_pager"] = page_of(pending, request)
     return _page(request, "members", context, status)
 
 
