@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -119,11 +119,26 @@ def members_page(request: HttpRequest, name: str) -> HttpResponse:
     return _page(request, "members", context, status)
 
 
+def _signed_out_context(request: HttpRequest, token: str) -> dict[str, Any]:
+    """What the link shows before sign-in: who invites to which organization, and a sign-up
+    link that pre-fills the invited address and comes back here."""
+    context: dict[str, Any] = {"signed_out": True, "next": quote(request.path)}
+    try:
+        row = invitations.decode(token)
+    except UserError:
+        return context  # a bad link says so after sign-in, as before
+    query = {"next": request.path}
+    if row.recipient_email:  # an invitation by username names an existing account: sign in
+        query["email"] = row.recipient_email
+    context.update(invitation=row, sign_up_query=urlencode(query))
+    return context
+
+
 def invitation_page(request: HttpRequest, token: str) -> HttpResponse:
     """The link in the invitation email: sign in first, then accept or decline once."""
     actor = _user(request)
     if actor is None:
-        return _page(request, "invitation", {"signed_out": True, "next": quote(request.path)})
+        return _page(request, "invitation", _signed_out_context(request, token))
     context: dict[str, Any] = {"error": "", "done": ""}
     status = 200
     try:
