@@ -336,8 +336,10 @@ def _check_keys(doc: dict[str, Any], errors: list[Problem], warnings: list[Probl
         inner = doc[nested]
         moves = ""
         if isinstance(inner, dict) and inner:
-            moves = " move " + ", ".join(
-                f'"{k}" to the top-level key "{nested}.{k}";' for k in inner
+            moves = (
+                " move "
+                + ", ".join(f'"{k}" to the top-level key "{nested}.{k}"' for k in inner)
+                + ";"
             )
         errors.append(
             Problem(
