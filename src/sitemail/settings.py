@@ -28,6 +28,8 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+# Encrypts OAuth 2.0 tokens at rest (smtp/oauth/crypto.py); unset: derived from SECRET_KEY.
+OAUTH_TOKEN_KEY = os.environ.get("SITEMAIL_OAUTH_TOKEN_KEY", "")
 DEBUG = os.environ.get("SITEMAIL_DEBUG", "") == "1"
 ALLOWED_HOSTS = ["*"]
 
@@ -81,6 +83,7 @@ INSTALLED_APPS = [
     "sitemail.accounts",
     "sitemail.accounts.external",
     "sitemail.outbox",
+    "sitemail.smtp.oauth",
     "sitemail.web",
     "sitemail.api",
     "sitemail.catcher",

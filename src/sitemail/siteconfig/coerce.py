@@ -29,6 +29,7 @@ from sitemail.siteconfig.typed import (
     SMTPConfig,
     TemplateOverride,
 )
+from sitemail.smtp.oauth import config as oauth_config
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +112,7 @@ def _smtp(smtp: dict[str, Any]) -> SMTPConfig | None:
         domain=domain if domain and not any(c.isspace() for c in domain) else "localhost",
         no_verify_tls=smtp.get("noVerifyTLS") is True,
         tls=smtp.get("tls", "auto"),
+        oauth=oauth_config.from_doc(smtp.get("oauth")),
         timeout=(
             float(timeout)
             if isinstance(timeout, int | float)

@@ -23,6 +23,7 @@ from jsonschema import Draft202012Validator, FormatChecker, ValidationError  # t
 
 from sitemail.siteconfig import jsonc
 from sitemail.siteconfig.jsonc import PathElem, format_path
+from sitemail.smtp.oauth import config as oauth_config
 
 SCHEMA: dict[str, Any] = json.loads(
     resources.files("sitemail.siteconfig").joinpath("schema.json").read_text(encoding="utf-8")
@@ -42,8 +43,15 @@ RESERVED_HEADERS = (
     "MIME-Version",
     "Content-Transfer-Encoding",
 )
-PASSWORD_MECHANISMS = ("PLAIN", "LOGIN")
-_SECRET_KEYS = {"username", "password", "signingKey", "clientSecret"}
+PASSWORD_MECHANISMS = ("PLAIN", "LOGIN", *oauth_config.OAUTH_MECHANISMS)
+_SECRET_KEYS = {
+    "username",
+    "password",
+    "signingKey",
+    "clientSecret",
+    "certificate",
+    "serviceAccountKey",
+}
 
 _formats = FormatChecker(formats=())
 
@@ -81,7 +89,8 @@ _HINTS = {
     ),
     "email.smtp.authentication": (
         "PLAIN (the default) and LOGIN send the username and password, CRAM-MD5 sends a "
-        "challenge response, none sends no credentials"
+        "challenge response, XOAUTH2 (Microsoft 365, Google) and OAUTHBEARER send an OAuth "
+        "2.0 token from email.smtp.oauth, none sends no credentials"
     ),
     "email.smtp.tls": (
         "auto: implicit TLS on port 465, else STARTTLS when offered; implicit: TLS from the "
@@ -388,7 +397,7 @@ def _check_smtp(
             "email.address: not set, so nothing can be sent (every message needs a From "
             'address); set "email.address", e.g. "sitemail@example.com"'
         )
-    if auth in PASSWORD_MECHANISMS or auth == "CRAM-MD5":
+    if auth in ("PLAIN", "LOGIN", "CRAM-MD5"):
         if not smtp.get("username") or not smtp.get("password"):
             warnings.append(
                 f'email.smtp.username: authentication "{auth}" needs a username and password; '
@@ -397,7 +406,8 @@ def _check_smtp(
     if auth in PASSWORD_MECHANISMS and tls == "none" and isinstance(host, str):
         if not _is_loopback(host):
             warnings.append(
-                f'email.smtp.tls: "none" with authentication "{auth}" would send the password '
+                f'email.smtp.tls: "none" with authentication "{auth}" would send the '
+                f"{'token' if auth in oauth_config.OAUTH_MECHANISMS else 'password'} "
                 f"unencrypted to {host}, so sitemail refuses to log in and nothing is sent; use "
                 'port 587 with "tls": "starttls" (or "auto"), or port 465 with "tls": "implicit"'
             )
@@ -409,6 +419,9 @@ def _check_smtp(
     headers = smtp.get("additionalHeaders")
     if isinstance(headers, list):
         _check_headers(headers, errors, warnings)
+    oauth_errors, oauth_warnings = oauth_config.problems(smtp)
+    errors += [f"{path}: {message}" for path, message in oauth_errors]
+    warnings += [f"{path}: {message}" for path, message in oauth_warnings]
 
 
 def _check_headers(headers: list[Any], errors: list[str], warnings: list[str]) -> None:

@@ -5,13 +5,14 @@ message's content when the caller says which message comes next."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import socket
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 import aiosmtplib
 
@@ -35,12 +36,17 @@ from sitemail.smtp.errors import (
     Step,
     TLSError,
 )
+from sitemail.smtp.oauth.config import OAUTH_MECHANISMS
 from sitemail.smtp.trace import TraceEvent, Tracer
+
+if TYPE_CHECKING:
+    from sitemail.smtp.oauth.store import TokenSource
 
 T = TypeVar("T")
 
-_PASSWORD_MECHANISMS = ("PLAIN", "LOGIN")
-_MECHANISMS = ("PLAIN", "LOGIN", "CRAM-MD5")
+# A bearer token is as good as a password to whoever reads it: TLS is required the same way.
+_PASSWORD_MECHANISMS = ("PLAIN", "LOGIN", *OAUTH_MECHANISMS)
+_MECHANISMS = ("PLAIN", "LOGIN", "CRAM-MD5", *OAUTH_MECHANISMS)
 # A name or an address literal; anything else would break the EHLO line (RFC 5321 4.1.1.1).
 _DOMAIN = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?)$")
 
@@ -90,11 +96,10 @@ def check_config(cfg: SMTPConfig) -> None:
         raise ConfigurationError(
             Step.CONFIG,
             f"unknown email.smtp.authentication {mechanism!r}",
-            hint="use PLAIN, LOGIN, CRAM-MD5 or none",
+            hint="use PLAIN, LOGIN, CRAM-MD5, XOAUTH2, OAUTHBEARER or none",
         )
-    missing = [
-        key for key, value in (("username", cfg.username), ("password", cfg.password)) if not value
-    ]
+    secret = ("oauth", cfg.oauth) if mechanism in OAUTH_MECHANISMS else ("password", cfg.password)
+    missing = [key for key, value in (("username", cfg.username), secret) if not value]
     if missing:
         raise ConfigurationError(
             Step.CONFIG,
@@ -138,9 +143,12 @@ class SMTPTransport:
     outbox worker keeps one per concurrent sender.
     """
 
-    def __init__(self, cfg: SMTPConfig, *, tracer: Tracer | None = None) -> None:
+    def __init__(
+        self, cfg: SMTPConfig, *, tracer: Tracer | None = None, tokens: TokenSource | None = None
+    ) -> None:
         self.cfg = cfg
         self._tracer = tracer
+        self._tokens = tokens  # XOAUTH2/OAUTHBEARER; None: this process's shared source
         self._session: _Session | None = None
         self._context: ssl.SSLContext | None = None
         self._lock = asyncio.Lock()
@@ -407,6 +415,9 @@ class SMTPTransport:
             err = _not_offered(mechanism, offered, client.supports_extension("auth"), encrypted)
             self._emit(TraceEvent(Step.AUTH, err.reason, ok=False))
             raise err
+        if mechanism in OAUTH_MECHANISMS:
+            await self._bearer(client)
+            return
         assert cfg.username is not None and cfg.password is not None  # check_config
         methods = {
             "PLAIN": client.auth_plain,
@@ -421,6 +432,58 @@ class SMTPTransport:
             f"AUTH {mechanism} (credentials masked)",
             lambda: method(username, password),
         )
+
+    async def _bearer(self, client: aiosmtplib.SMTP) -> None:
+        """AUTH with an OAuth 2.0 token; a refused token is replaced once (it may have been
+        revoked or expired early), then the refusal is the error like any other 535."""
+        from sitemail.smtp.oauth import sasl
+
+        cfg = self.cfg
+        assert cfg.username is not None
+        username, mechanism = cfg.username, cfg.authentication
+        rejected: str | None = None
+        for attempt in (1, 2):
+            token = await self._token(rejected)
+            # SECURITY: the summary names the mechanism and mailbox; never the token.
+            summary = f"AUTH {mechanism} as {username} (token masked)"
+            exchange = functools.partial(
+                sasl.authenticate, client, mechanism, username, token, cfg.timeout
+            )
+            try:
+                await self._call(Step.AUTH, summary, exchange)
+                return
+            except AuthError as err:
+                if attempt == 2 or err.code not in (ReplyCode.AUTH_FAILED, ReplyCode.AUTH_CONTINUE):
+                    raise
+                self._emit(TraceEvent(Step.OAUTH, "the server refused the token: a new one"))
+                rejected = token
+
+    async def _token(self, rejected: str | None) -> str:
+        from sitemail.smtp.oauth import grants, store
+
+        tokens = self._tokens or store.shared()
+        start = time.perf_counter()
+        oauth = self.cfg.oauth
+        summary = grants.describe(oauth) if oauth is not None else "token"
+        try:
+            issued = await tokens.token(self.cfg, rejected=rejected)
+        except MailError as err:
+            self._emit(TraceEvent(err.step, summary, ok=False, details={"error": err.reason}))
+            raise
+        left = issued.token.expires_at - tokens.clock()
+        origin = {
+            "memo": "token from this process (shared by its connections)",
+            "shared": "token from the shared cache (fetched by another worker)",
+            "fetched": summary,
+        }[issued.origin]
+        self._emit(
+            TraceEvent(
+                Step.OAUTH,
+                f"{origin}: valid for {left:.0f} s (token masked)",
+                duration_ms=_ms(start),
+            )
+        )
+        return issued.token.access_token
 
     # ------------------------------------------------------------------ one message
 
