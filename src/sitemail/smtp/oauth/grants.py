@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from authlib.jose import jwt
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from joserfc import jwt
+from joserfc.jwk import RSAKey
 
 from sitemail.siteconfig.typed import OAuthConfig
 from sitemail.smtp.errors import OAuthError, Step
@@ -138,8 +139,7 @@ def _google_assertion(cfg: OAuthConfig, username: str, now: float) -> str:
         "iat": int(now),
         "exp": int(now) + 3600,
     }
-    signed: bytes = jwt.encode(header, claims, key["private_key"])
-    return signed.decode("ascii")
+    return jwt.encode(header, claims, RSAKey.import_key(key["private_key"]))
 
 
 def _certificate_assertion(cfg: OAuthConfig, url: str, now: float) -> str:
@@ -169,8 +169,7 @@ def _certificate_assertion(cfg: OAuthConfig, url: str, now: float) -> str:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    signed: bytes = jwt.encode(header, claims, signing_key)
-    return signed.decode("ascii")
+    return jwt.encode(header, claims, RSAKey.import_key(signing_key))
 
 
 def describe(cfg: OAuthConfig) -> str:
