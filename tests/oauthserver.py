@@ -298,7 +298,8 @@ class TokenEndpoint:
                 "reasonable timeframe. Check your iat and exp values in the JWT claim.",
             )
         subject = str(claims.get("sub", ""))
-        if subject not in account.delegated or claims.get("scope") != "https://mail.google.com/":
+        if not account.delegated or claims.get("scope") != "https://mail.google.com/":
+            # Domain-wide delegation not granted (for this scope) in the Admin console.
             return self._error(
                 401,
                 "unauthorized_client",
@@ -306,6 +307,8 @@ class TokenEndpoint:
                 "Client is unauthorized to retrieve access tokens using this method, or client "
                 "not authorized for any of the scopes requested.",
             )
+        if subject not in account.delegated:
+            return self._error(400, "invalid_grant", 0, "Invalid email or User ID")
         return 200, self._issue(subject, account.email)
 
     def _refresh(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:

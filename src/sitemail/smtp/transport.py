@@ -245,6 +245,9 @@ class SMTPTransport:
         if plan != "none" and self._context is None:
             self._context = await asyncio.to_thread(tls.client_context, cfg)
 
+        # The token first: a token step failure needs no SMTP session, and none waits idle
+        # (servers time out a silent client) while the token endpoint answers.
+        token = await self._token(None) if cfg.authentication in OAUTH_MECHANISMS else None
         sock = await self._tcp_connect()
         client = _client(
             hostname=cfg.host,
@@ -264,7 +267,7 @@ class SMTPTransport:
             await self._ehlo(client)
             if plan in ("starttls", "opportunistic"):
                 await self._starttls(client, required=plan == "starttls")
-            await self._authenticate(client)
+            await self._authenticate(client, token)
             transport = client.protocol.transport if client.protocol is not None else None
             if transport is None:  # what MAIL would have found
                 raise ConnectError(Step.MAIL, "the server closed the connection")
@@ -400,7 +403,7 @@ class SMTPTransport:
         # otherwise see no AUTH and servers answer AUTH before this EHLO with 503.
         await self._ehlo(client)
 
-    async def _authenticate(self, client: aiosmtplib.SMTP) -> None:
+    async def _authenticate(self, client: aiosmtplib.SMTP, token: str | None) -> None:
         cfg = self.cfg
         mechanism = cfg.authentication
         if mechanism == "none":
@@ -416,7 +419,8 @@ class SMTPTransport:
             self._emit(TraceEvent(Step.AUTH, err.reason, ok=False))
             raise err
         if mechanism in OAUTH_MECHANISMS:
-            await self._bearer(client)
+            assert token is not None  # fetched before connecting
+            await self._bearer(client, token)
             return
         assert cfg.username is not None and cfg.password is not None  # check_config
         methods = {
@@ -433,7 +437,7 @@ class SMTPTransport:
             lambda: method(username, password),
         )
 
-    async def _bearer(self, client: aiosmtplib.SMTP) -> None:
+    async def _bearer(self, client: aiosmtplib.SMTP, token: str) -> None:
         """AUTH with an OAuth 2.0 token; a refused token is replaced once (it may have been
         revoked or expired early), then the refusal is the error like any other 535."""
         from sitemail.smtp.oauth import sasl
@@ -441,9 +445,9 @@ class SMTPTransport:
         cfg = self.cfg
         assert cfg.username is not None
         username, mechanism = cfg.username, cfg.authentication
-        rejected: str | None = None
         for attempt in (1, 2):
-            token = await self._token(rejected)
+            if attempt == 2:
+                token = await self._token(rejected=token)
             # SECURITY: the summary names the mechanism and mailbox; never the token.
             summary = f"AUTH {mechanism} as {username} (token masked)"
             exchange = functools.partial(
@@ -456,9 +460,9 @@ class SMTPTransport:
                 if attempt == 2 or err.code not in (ReplyCode.AUTH_FAILED, ReplyCode.AUTH_CONTINUE):
                     raise
                 self._emit(TraceEvent(Step.OAUTH, "the server refused the token: a new one"))
-                rejected = token
 
     async def _token(self, rejected: str | None) -> str:
+        """A token for this connection, traced as its own step (never the token itself)."""
         from sitemail.smtp.oauth import grants, store
 
         tokens = self._tokens or store.shared()

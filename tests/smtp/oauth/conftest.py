@@ -11,6 +11,7 @@ import pytest
 from sitemail.siteconfig.typed import OAuthConfig, SMTPConfig
 from sitemail.smtp.oauth import config as oauth_config
 from sitemail.smtp.oauth import store
+from tests.api.conftest import admin_token, gql  # noqa: F401 (fixtures for the GraphQL tests)
 from tests.oauthserver import Style, TokenEndpoint
 from tests.smtpserver import ServerFactory, TestSMTPServer
 
