@@ -83,17 +83,28 @@ _SMTP_HINTS = {
     ),
     "5.7.30": "basic authentication is not supported: use XOAUTH2 with email.smtp.oauth",
 }
-_GOOGLE_BAD_CREDENTIALS = (
+GOOGLE_BAD_CREDENTIALS = (
     "Google refused the token: check the service account's domain-wide delegation for "
     "https://mail.google.com/ and that email.smtp.username is the mailbox"
 )
 
 
+OAUTH_REFUSED_HINT = (
+    "the server refused the OAuth 2.0 token: check that email.smtp.username is the mailbox the "
+    "app (or connected account) may send as, and the app's SMTP permission"
+)
+
+
 def smtp_hint(text: str) -> str | None:
-    """The fix for a server's reply to AUTH XOAUTH2/OAUTHBEARER or to MAIL, if known."""
+    """The fix for a reply whose enhanced status code names it (any mechanism, any step)."""
     for code, hint in _SMTP_HINTS.items():
         if re.search(rf"(?<![\d.]){re.escape(code)}(?![\d])", text):
             return hint
-    if "5.7.8" in text or "BadCredentials" in text:
-        return _GOOGLE_BAD_CREDENTIALS
     return None
+
+
+def bearer_refused_hint(text: str) -> str:
+    """The fix when AUTH XOAUTH2/OAUTHBEARER is refused."""
+    if "5.7.8" in text or "BadCredentials" in text:  # Gmail's "Username and Password not accepted"
+        return smtp_hint(text) or GOOGLE_BAD_CREDENTIALS
+    return smtp_hint(text) or OAUTH_REFUSED_HINT

@@ -8,12 +8,7 @@ import binascii
 import aiosmtplib
 
 from sitemail.smtp.errors import AuthError, ReplyCode, Step
-from sitemail.smtp.oauth.hints import smtp_hint
-
-OAUTH_REFUSED_HINT = (
-    "the server refused the OAuth 2.0 token: check that email.smtp.username is the mailbox the "
-    "app (or connected account) may send as, and the app's SMTP permission"
-)
+from sitemail.smtp.oauth.hints import bearer_refused_hint
 
 
 def initial_response(mechanism: str, username: str, token: str) -> bytes:
@@ -45,8 +40,7 @@ async def authenticate(
     text = " ".join(response.message.split())
     if detail:
         text = f"{text} (server: {detail})"
-    return_hint = smtp_hint(text) or OAUTH_REFUSED_HINT
-    raise AuthError(Step.AUTH, text, code=response.code, hint=return_hint)
+    raise AuthError(Step.AUTH, text, code=response.code, hint=bearer_refused_hint(text))
 
 
 def _challenge(message: str) -> str:
