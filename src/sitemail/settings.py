@@ -147,5 +147,10 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
         # aiosmtpd logs every SMTP command at INFO; the catcher logs one line per message instead.
         "mail.log": {"level": "WARNING"},
+        # SECURITY: json-five logs every parsed node at DEBUG, secrets of the site config
+        # included (passwords, client secrets): never below INFO, whatever the root level.
+        "json5": {"level": "INFO"},
+        # httpx logs each request's URL at INFO; token requests carry secrets only in bodies.
+        "httpx": {"level": "WARNING"},
     },
 }

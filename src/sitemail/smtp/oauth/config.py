@@ -158,6 +158,15 @@ def problems(smtp: dict[str, Any]) -> tuple[list[Problem], list[Problem]]:
         )
         return errors, warnings
     _check_grant(doc, grant, errors)
+    if grant == "refresh_token" and doc.get("grant") is None:
+        warnings.append(
+            (
+                "email.smtp.oauth",
+                "names no tenantID or serviceAccountKey, so it signs in as a person: use Connect "
+                "account in the console; for an app (client credentials) set tenantID and "
+                "clientSecret (Microsoft) or serviceAccountKey (Google)",
+            )
+        )
     for key in ("tokenURL", "authorizeURL"):
         url = doc.get(key)
         if isinstance(url, str) and not _safe_url(url):
