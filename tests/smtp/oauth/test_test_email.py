@@ -4,6 +4,7 @@ the fix."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from typing import Any
@@ -164,8 +165,8 @@ async def test_revoked_connected_account_says_connect_again(
     assert settings.email.smtp is not None and settings.email.smtp.oauth is not None
     expired = grants.Token("old", 0.0, 0.0)
     refresh = endpoint.add_refresh_token("web", MAILBOX)
-    await store.sync_to_async(store.store_refresh_token)(
-        settings.email.smtp.oauth, MAILBOX, refresh, expired
+    await asyncio.to_thread(
+        store.store_refresh_token, settings.email.smtp.oauth, MAILBOX, refresh, expired
     )
     endpoint.revoke_refresh_tokens()
     result = await _send(gql, admin_token, doc)
