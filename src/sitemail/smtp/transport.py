@@ -6,18 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import re
 import socket
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import aiosmtplib
 
 from sitemail.siteconfig.typed import SMTPConfig
-from sitemail.smtp import tls, wire
+from sitemail.smtp import rules, tls, wire
+from sitemail.smtp.base import Envelope, NextMessage
 from sitemail.smtp.channel import Channel
 from sitemail.smtp.convert import (
     NO_GREETING_HINT,
@@ -36,7 +36,6 @@ from sitemail.smtp.errors import (
     Step,
     TLSError,
 )
-from sitemail.smtp.oauth.config import OAUTH_MECHANISMS
 from sitemail.smtp.trace import TraceEvent, Tracer
 
 if TYPE_CHECKING:
@@ -44,61 +43,39 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-# A bearer token is as good as a password to whoever reads it: TLS is required the same way.
-_PASSWORD_MECHANISMS = ("PLAIN", "LOGIN", *OAUTH_MECHANISMS)
-_MECHANISMS = ("PLAIN", "LOGIN", "CRAM-MD5", *OAUTH_MECHANISMS)
-# A name or an address literal; anything else would break the EHLO line (RFC 5321 4.1.1.1).
-_DOMAIN = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?)$")
-
-
-Envelope = tuple[str, Sequence[str], bytes]  # mail_from, rcpt_tos, data
-# Asked at most once per send, when this message's content is about to go out: the message to
-# send next on this transport, or None. What it returns must be this transport's next send.
-NextMessage = Callable[[], Envelope | None]
-
-
-class Transport(Protocol):
-    """Sends one prepared message to an envelope; the in-memory one is in memory.py."""
-
-    async def send(
-        self,
-        mail_from: str,
-        rcpt_tos: Sequence[str],
-        data: bytes,
-        then: NextMessage | None = None,
-    ) -> dict[str, MailError]:
-        """Return the refused recipients; raise MailError when nobody got the message.
-
-        then: an offer of the next message (see NextMessage); a transport may ignore it."""
-        ...
-
-    async def close(self) -> None: ...
-
 
 def check_config(cfg: SMTPConfig) -> None:
     """Refuse, before any byte is sent, a config that cannot work or would leak the password."""
     if not cfg.host or any(c in cfg.host for c in "\r\n \t"):
-        raise ConfigurationError(Step.CONFIG, f"invalid email.smtp.host {cfg.host!r}")
+        raise ConfigurationError(
+            Step.CONFIG, f"invalid email.smtp.host {cfg.host!r}", path="email.smtp.host"
+        )
     if not 1 <= cfg.port <= 65535:
-        raise ConfigurationError(Step.CONFIG, f"invalid email.smtp.port {cfg.port}")
-    if not cfg.domain or not cfg.domain.isascii() or not _DOMAIN.match(cfg.domain):
+        raise ConfigurationError(
+            Step.CONFIG, f"invalid email.smtp.port {cfg.port}", path="email.smtp.port"
+        )
+    if not rules.is_ehlo_name(cfg.domain):
         raise ConfigurationError(
             Step.CONFIG,
             f"invalid email.smtp.domain {cfg.domain!r}",
             hint="use a host name (the EHLO name), e.g. the host of externalURL",
+            path="email.smtp.domain",
         )
     if cfg.timeout <= 0:
-        raise ConfigurationError(Step.CONFIG, f"invalid timeout {cfg.timeout}")
+        raise ConfigurationError(
+            Step.CONFIG, f"invalid timeout {cfg.timeout}", path="email.smtp.timeout"
+        )
     mechanism = cfg.authentication
     if mechanism == "none":
         return
-    if mechanism not in _MECHANISMS:
+    if mechanism not in rules.MECHANISMS:
         raise ConfigurationError(
             Step.CONFIG,
             f"unknown email.smtp.authentication {mechanism!r}",
-            hint="use PLAIN, LOGIN, CRAM-MD5, XOAUTH2, OAUTHBEARER or none",
+            hint=f"use {', '.join(rules.MECHANISMS)} or none",
+            path="email.smtp.authentication",
         )
-    secret = ("oauth", cfg.oauth) if mechanism in OAUTH_MECHANISMS else ("password", cfg.password)
+    secret = ("oauth", cfg.oauth) if rules.uses_oauth(mechanism) else ("password", cfg.password)
     missing = [key for key, value in (("username", cfg.username), secret) if not value]
     if missing:
         raise ConfigurationError(
@@ -106,12 +83,10 @@ def check_config(cfg: SMTPConfig) -> None:
             f"email.smtp.authentication is {mechanism} but email.smtp."
             f"{' and email.smtp.'.join(missing)} {'is' if len(missing) == 1 else 'are'} not set",
             hint="set them, or set email.smtp.authentication to none",
+            # Validation names the username for a missing password too (one warning for both).
+            path="email.smtp.oauth" if missing == ["oauth"] else "email.smtp.username",
         )
-    if (
-        mechanism in _PASSWORD_MECHANISMS
-        and tls.tls_plan(cfg) == "none"
-        and not tls.is_loopback(cfg.host)
-    ):
+    if rules.sends_password_in_clear(mechanism, cfg.tls, cfg.port, cfg.host):
         raise plaintext_password_error(cfg, Step.CONFIG)
 
 
@@ -148,7 +123,7 @@ class SMTPTransport:
     ) -> None:
         self.cfg = cfg
         self._tracer = tracer
-        self._tokens = tokens  # XOAUTH2/OAUTHBEARER; None: this process's shared source
+        self._tokens = tokens  # XOAUTH2/OAUTHBEARER (transport_for gives the shared source)
         self._session: _Session | None = None
         self._context: ssl.SSLContext | None = None
         self._lock = asyncio.Lock()
@@ -247,7 +222,7 @@ class SMTPTransport:
 
         # The token first: a token step failure needs no SMTP session, and none waits idle
         # (servers time out a silent client) while the token endpoint answers.
-        token = await self._token(None) if cfg.authentication in OAUTH_MECHANISMS else None
+        token = await self._token(None) if rules.uses_oauth(cfg.authentication) else None
         sock = await self._tcp_connect()
         client = _client(
             hostname=cfg.host,
@@ -409,7 +384,11 @@ class SMTPTransport:
         if mechanism == "none":
             return
         encrypted = client.get_transport_info("sslcontext") is not None
-        if mechanism in _PASSWORD_MECHANISMS and not encrypted and not tls.is_loopback(cfg.host):
+        if (
+            mechanism in rules.CLEAR_SECRET_MECHANISMS
+            and not encrypted
+            and not rules.is_loopback(cfg.host)
+        ):
             refusal = plaintext_password_error(cfg, Step.AUTH)
             self._emit(TraceEvent(Step.AUTH, refusal.reason, ok=False))
             raise refusal
@@ -418,7 +397,7 @@ class SMTPTransport:
             err = _not_offered(mechanism, offered, client.supports_extension("auth"), encrypted)
             self._emit(TraceEvent(Step.AUTH, err.reason, ok=False))
             raise err
-        if mechanism in OAUTH_MECHANISMS:
+        if rules.uses_oauth(mechanism):
             assert token is not None  # fetched before connecting
             await self._bearer(client, token)
             return
@@ -463,9 +442,11 @@ class SMTPTransport:
 
     async def _token(self, rejected: str | None) -> str:
         """A token for this connection, traced as its own step (never the token itself)."""
-        from sitemail.smtp.oauth import grants, store
+        from sitemail.smtp.oauth import grants
 
-        tokens = self._tokens or store.shared()
+        tokens = self._tokens
+        if tokens is None:
+            raise ConfigurationError(Step.OAUTH, "no token source (use smtp.base.transport_for)")
         start = time.perf_counter()
         oauth = self.cfg.oauth
         summary = grants.describe(oauth) if oauth is not None else "token"
@@ -793,11 +774,11 @@ class SMTPTransport:
 def _not_offered(mechanism: str, offered: list[str], has_auth: bool, encrypted: bool) -> AuthError:
     if offered:
         text = f"the server does not offer AUTH {mechanism}; it offers {', '.join(offered)}"
-        usable = [m for m in offered if m in _MECHANISMS]
+        usable = [m for m in offered if m in rules.MECHANISMS]
         hint = (
             f"set email.smtp.authentication to {' or '.join(usable)}"
             if usable
-            else "the server offers no mechanism sitemail supports (PLAIN, LOGIN, CRAM-MD5)"
+            else f"the server offers no mechanism sitemail supports ({', '.join(rules.MECHANISMS)})"
         )
     else:
         text = (

@@ -66,7 +66,7 @@ def test_good_oauth_configs_are_clean_and_imply_their_grant() -> None:
 @pytest.mark.parametrize(
     ("oauth", "expected"),
     [
-        (None, "email.smtp.oauth: XOAUTH2 needs OAuth 2.0 credentials: set"),
+        (None, "email.smtp.oauth: XOAUTH2 needs OAuth 2.0 credentials; set"),
         (
             {**MICROSOFT, "tenantID": None},
             "email.smtp.oauth: names no tenantID or serviceAccountKey, so it signs in as a person",
@@ -74,7 +74,8 @@ def test_good_oauth_configs_are_clean_and_imply_their_grant() -> None:
         (
             {k: v for k, v in MICROSOFT.items() if k != "clientSecret"}
             | {"grant": "client_credentials"},
-            "email.smtp.oauth.clientSecret: set the client secret (or a certificate for Microsoft)",
+            "email.smtp.oauth.clientSecret: is not set; set the client secret (or a "
+            "certificate for Microsoft)",
         ),
         (
             {**MICROSOFT, "clientSecret": "8f0b7a4e-52c1-4c5e-9a1e-2f3c4d5e6f70"},
@@ -82,11 +83,12 @@ def test_good_oauth_configs_are_clean_and_imply_their_grant() -> None:
         ),
         (
             {"provider": "google", "serviceAccountKey": "{not json"},
-            "email.smtp.oauth.serviceAccountKey: set the service account's JSON key",
+            "email.smtp.oauth.serviceAccountKey: is not a service account key; set the "
+            "service account's JSON key",
         ),
         (
             {"provider": "google", "serviceAccountKey": {"client_email": "x"}},
-            "email.smtp.oauth.serviceAccountKey: the key lacks private_key",
+            "email.smtp.oauth.serviceAccountKey: the key lacks private_key; download",
         ),
         (
             {
@@ -97,7 +99,7 @@ def test_good_oauth_configs_are_clean_and_imply_their_grant() -> None:
             },
             'email.smtp.oauth.tokenURL: "http://idp.example.com/token" must be an https:// URL',
         ),
-        ({"clientID": "c"}, "email.smtp.oauth: names no token source"),
+        ({"clientID": "c"}, "email.smtp.oauth: names no token source; set"),
     ],
 )
 def test_bad_oauth_configs_name_the_path_and_the_fix(oauth: Any, expected: str) -> None:

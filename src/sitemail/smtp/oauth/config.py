@@ -7,10 +7,9 @@ import json
 from typing import Any, cast
 from urllib.parse import urlsplit
 
+from sitemail.siteconfig.problems import Problem, warning
 from sitemail.siteconfig.typed import OAuthConfig, OAuthGrant, OAuthProvider
-from sitemail.smtp.tls import is_loopback
-
-OAUTH_MECHANISMS = ("XOAUTH2", "OAUTHBEARER")
+from sitemail.smtp import rules
 
 # Microsoft's national clouds: sign-in host and the Exchange Online resource.
 _MICROSOFT_CLOUDS = {
@@ -22,8 +21,6 @@ GOOGLE_TOKEN_URL = "https://oauth2.googleapis.com/token"
 GOOGLE_AUTHORIZE_URL = "https://accounts.google.com/o/oauth2/v2/auth"
 GOOGLE_SCOPE = "https://mail.google.com/"
 _SERVICE_ACCOUNT_FIELDS = ("client_email", "private_key")
-
-Problem = tuple[str, str]  # (JSON path, message with the fix)
 
 
 def grant_of(doc: dict[str, Any]) -> OAuthGrant | None:
@@ -113,71 +110,71 @@ def scope(cfg: OAuthConfig) -> str:
     return ""
 
 
-def problems(smtp: dict[str, Any]) -> tuple[list[Problem], list[Problem]]:
-    """(errors, warnings) about `email.smtp.oauth` and the mechanism that uses it."""
-    errors: list[Problem] = []
-    warnings: list[Problem] = []
+def check(smtp: dict[str, Any], errors: list[Problem], warnings: list[Problem]) -> None:
+    """The problems of `email.smtp.oauth` and of the mechanism that uses it."""
     mechanism = smtp.get("authentication", "PLAIN")
     doc = smtp.get("oauth")
-    if mechanism not in OAUTH_MECHANISMS:
+    where = "email.smtp.oauth"
+    if not isinstance(mechanism, str) or not rules.uses_oauth(mechanism):
         if isinstance(doc, dict):
             warnings.append(
-                (
-                    "email.smtp.oauth",
-                    f'is used only with "authentication": "XOAUTH2" or "OAUTHBEARER" (it is '
-                    f'"{mechanism}"); set that, or remove email.smtp.oauth',
+                warning(
+                    where,
+                    'is used only with "authentication": "XOAUTH2" or "OAUTHBEARER" '
+                    f'(it is "{mechanism}")',
+                    "set that, or remove email.smtp.oauth",
                 )
             )
-        return errors, warnings
+        return
     if not smtp.get("username"):
         warnings.append(
-            (
+            warning(
                 "email.smtp.username",
-                f"{mechanism} sends a token for a mailbox: set username to the address that "
-                'sends, e.g. "noreply@example.com"',
+                f"{mechanism} sends a token for a mailbox",
+                'set username to the address that sends, e.g. "noreply@example.com"',
             )
         )
     if not isinstance(doc, dict):
         warnings.append(
-            (
-                "email.smtp.oauth",
-                f"{mechanism} needs OAuth 2.0 credentials: set "
-                '{"provider": "microsoft", "tenantID", "clientID", "clientSecret"}, '
+            warning(
+                where,
+                f"{mechanism} needs OAuth 2.0 credentials",
+                'set {"provider": "microsoft", "tenantID", "clientID", "clientSecret"}, '
                 '{"provider": "google", "serviceAccountKey"} or '
                 '{"tokenURL", "clientID", "clientSecret", "scope"}',
             )
         )
-        return errors, warnings
+        return
     grant = grant_of(doc)
     if grant is None:
         errors.append(
-            (
-                "email.smtp.oauth",
-                'names no token source: set "provider" ("microsoft" or "google") or "tokenURL"',
+            Problem(
+                where,
+                "names no token source",
+                'set "provider" ("microsoft" or "google") or "tokenURL"',
             )
         )
-        return errors, warnings
+        return
     _check_grant(doc, grant, errors)
     if grant == "refresh_token" and doc.get("grant") is None:
         warnings.append(
-            (
-                "email.smtp.oauth",
-                "names no tenantID or serviceAccountKey, so it signs in as a person: use Connect "
-                "account in the console; for an app (client credentials) set tenantID and "
-                "clientSecret (Microsoft) or serviceAccountKey (Google)",
+            warning(
+                where,
+                "names no tenantID or serviceAccountKey, so it signs in as a person",
+                "use Connect account in the console; for an app (client credentials) set "
+                "tenantID and clientSecret (Microsoft) or serviceAccountKey (Google)",
             )
         )
     for key in ("tokenURL", "authorizeURL"):
         url = doc.get(key)
         if isinstance(url, str) and not _safe_url(url):
             errors.append(
-                (
-                    f"email.smtp.oauth.{key}",
-                    f'"{url}" must be an https:// URL (http:// only to localhost): the client '
-                    "secret is sent to it",
+                Problem(
+                    f"{where}.{key}",
+                    f'"{url}" must be an https:// URL (http:// only to localhost)',
+                    "the client secret is sent to it: use the provider's https:// endpoint",
                 )
             )
-    return errors, warnings
 
 
 def _check_grant(doc: dict[str, Any], grant: OAuthGrant, errors: list[Problem]) -> None:
@@ -186,27 +183,42 @@ def _check_grant(doc: dict[str, Any], grant: OAuthGrant, errors: list[Problem]) 
         _check_service_account(doc.get("serviceAccountKey"), errors)
         return
     if not doc.get("clientID"):
-        errors.append((f"{where}.clientID", "set the application (client) ID"))
+        errors.append(Problem(f"{where}.clientID", "is not set", "set the application (client) ID"))
     if grant == "client_credentials":
         if doc.get("provider") == "microsoft" and not doc.get("tenantID"):
-            errors.append((f"{where}.tenantID", "set the directory (tenant) ID of the app"))
+            errors.append(
+                Problem(
+                    f"{where}.tenantID", "is not set", "set the directory (tenant) ID of the app"
+                )
+            )
         if not doc.get("clientSecret") and not doc.get("certificate"):
             errors.append(
-                (f"{where}.clientSecret", "set the client secret (or a certificate for Microsoft)")
+                Problem(
+                    f"{where}.clientSecret",
+                    "is not set",
+                    "set the client secret (or a certificate for Microsoft)",
+                )
             )
         if doc.get("provider") is None and not doc.get("scope"):
-            errors.append((f"{where}.scope", "set the scope the SMTP server expects"))
+            errors.append(
+                Problem(f"{where}.scope", "is not set", "set the scope the SMTP server expects")
+            )
     elif grant == "refresh_token" and not doc.get("clientSecret"):
         errors.append(
-            (f"{where}.clientSecret", "set the client secret of the app that Connect account uses")
+            Problem(
+                f"{where}.clientSecret",
+                "is not set",
+                "set the client secret of the app that Connect account uses",
+            )
         )
     secret = doc.get("clientSecret")
     if doc.get("provider") == "microsoft" and isinstance(secret, str) and _looks_like_guid(secret):
         errors.append(
-            (
+            Problem(
                 f"{where}.clientSecret",
-                "this is the secret's ID (a GUID), not the secret: copy the Value column of "
-                "Certificates & secrets in Microsoft Entra (it is shown only once)",
+                "this is the secret's ID (a GUID), not the secret",
+                "copy the Value column of Certificates & secrets in Microsoft Entra (it is "
+                "shown only once)",
             )
         )
 
@@ -221,16 +233,20 @@ def _check_service_account(key: Any, errors: list[Problem]) -> None:
             parsed = None
     if not isinstance(parsed, dict):
         errors.append(
-            (where, "set the service account's JSON key (the downloaded file's text or object)")
+            Problem(
+                where,
+                "is not a service account key",
+                "set the service account's JSON key (the downloaded file's text or object)",
+            )
         )
         return
     missing = [f for f in _SERVICE_ACCOUNT_FIELDS if not isinstance(parsed.get(f), str)]
     if missing:
         errors.append(
-            (
+            Problem(
                 where,
-                f"the key lacks {', '.join(missing)}: download a JSON key for the service "
-                "account (IAM > Service accounts > Keys)",
+                f"the key lacks {', '.join(missing)}",
+                "download a JSON key for the service account (IAM > Service accounts > Keys)",
             )
         )
 
@@ -239,7 +255,7 @@ def _safe_url(url: str) -> bool:
     parts = urlsplit(url)
     if parts.scheme == "https" and parts.hostname:
         return True
-    return parts.scheme == "http" and is_loopback(parts.hostname or "")
+    return parts.scheme == "http" and rules.is_loopback(parts.hostname or "")
 
 
 def _looks_like_guid(value: str) -> bool:
