@@ -458,7 +458,7 @@ class SMTPTransport:
         left = issued.token.expires_at - tokens.clock()
         origin = {
             "memo": "token from this process (shared by its connections)",
-            "shared": "token from the shared cache (fetched by another worker)",
+            "shared": "token from the shared cache (the database, for every worker)",
             "fetched": summary,
         }[issued.origin]
         self._emit(
