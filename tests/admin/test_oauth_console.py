@@ -33,16 +33,19 @@ def endpoint() -> Iterator[TokenEndpoint]:
         endpoint.stop()
 
 
-def sign_in(page: Page) -> None:
-    page.goto("/site-admin/configuration")
-    page.fill("input[name=username]", "admin")
-    page.fill("input[name=password]", PASSWORD)
-    page.press("input[name=password]", "Enter")
-    page.wait_for_url("**/site-admin/configuration")
+def sign_in(tab: Page) -> None:
+    tab.goto("/site-admin/configuration")
+    tab.fill("input[name=username]", "admin")
+    tab.fill("input[name=password]", PASSWORD)
+    tab.press("input[name=password]", "Enter")
+    tab.wait_for_url("**/site-admin/configuration")
 
 
 def test_connect_account_with_pkce_then_send_over_xoauth2(
-    page: Page, live_url: str, endpoint: TokenEndpoint, smtp_server: ServerFactory
+    page: Page,  # noqa: F811 (the fixture)
+    live_url: str,  # noqa: F811
+    endpoint: TokenEndpoint,
+    smtp_server: ServerFactory,
 ) -> None:
     server = smtp_server(auth=("XOAUTH2",), oauth=endpoint.check)
     siteconfig.patch(
@@ -107,7 +110,10 @@ def test_connect_account_with_pkce_then_send_over_xoauth2(
     assert token not in html and refresh not in html and "web-secret" not in html
 
 
-def test_ses_form_derives_host_and_smtp_password(page: Page, live_url: str) -> None:
+def test_ses_form_derives_host_and_smtp_password(
+    page: Page,  # noqa: F811 (the fixture)
+    live_url: str,  # noqa: F811
+) -> None:
     siteconfig.patch({("externalURL",): live_url, ("email.address",): MAILBOX})
     sign_in(page)
     page.locator("#ses summary").click()

@@ -22,7 +22,7 @@ from jsonschema import Draft202012Validator, FormatChecker, ValidationError  # t
 from sitemail.siteconfig import jsonc
 from sitemail.siteconfig.jsonc import PathElem, format_path
 from sitemail.siteconfig.problems import Problem, warning
-from sitemail.smtp import rules
+from sitemail.smtp import rules, ses
 from sitemail.smtp.oauth import config as oauth_config
 
 SCHEMA: dict[str, Any] = json.loads(
@@ -418,6 +418,18 @@ def _check_smtp(
     if isinstance(headers, list):
         _check_headers(headers, errors, warnings)
     oauth_config.check(smtp, errors, warnings)
+    password = smtp.get("password")
+    if isinstance(host, str) and isinstance(password, str) and ses.is_ses_host(host):
+        if ses.looks_like_iam_secret(password):
+            warnings.append(
+                warning(
+                    "email.smtp.password",
+                    "looks like an IAM secret access key; Amazon SES refuses it with 535",
+                    "SES needs the SMTP password derived from it: enter the access key under "
+                    '"Amazon SES with an IAM access key" on the configuration page, or create '
+                    "SMTP credentials in the SES console",
+                )
+            )
 
 
 def _check_auth(
