@@ -136,8 +136,8 @@ def test_admin_invites_by_username_and_email_both_accept_through_the_emailed_lin
     assert resp.status_code == 200, resp.content
     assert new_client.post(new_link, {"response": "ACCEPT"}).status_code == 200
     assert _members(gql, admin_token) == ["admin", "bob", "newbie"]
-    # The link came from that inbox, so the address is now verified.
-    assert UserEmail.objects.get(email="new.person@example.com").verified
+    # Accepting verifies nothing: the inviter holds the same link (audit finding 1).
+    assert not UserEmail.objects.get(email="new.person@example.com").verified
     pending = gql(ORG, admin_token, n="acme")["data"]["organization"]["pendingInvitations"]
     assert pending["nodes"] == []
 

@@ -16,6 +16,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from sitemail.accounts import mailbudget
 from sitemail.outbox.models import OutboxMessage, Status
 
 TOKEN_ENV = "SITEMAIL_METRICS_TOKEN"
@@ -53,6 +54,15 @@ class OutboxCollector(Collector):
             "Delivery attempts after the first, over all messages in the outbox.",
             value=(retried["n"] or 0) - retried["rows"],
         )
+        refusals = CounterMetricFamily(
+            "sitemail_email_user_limit_refusals",
+            "Emails users tried to cause beyond email.userLimits (last 30 days), by limit.",
+            labels=["limit"],
+        )
+        totals = mailbudget.refusal_totals()
+        for limit in mailbudget.DEFAULTS:
+            refusals.add_metric([limit], totals.get(limit, 0))
+        yield refusals
 
 
 _registry = CollectorRegistry(auto_describe=False)

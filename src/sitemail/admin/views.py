@@ -19,9 +19,11 @@ from django.http import (
 from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
+from sitemail.accounts import mailbudget
 from sitemail.accounts.models import User
 from sitemail.admin import configedit, emaillog, metrics, presets, previews, status
 from sitemail.admin import users as user_admin
+from sitemail.deliverability.panel import panel as sender_auth_panel
 from sitemail.outbox import log
 from sitemail.outbox.metrics import ADMIN_RETRIES
 from sitemail.outbox.models import OutboxMessage, Status
@@ -70,6 +72,8 @@ def _config_context(**extra: Any) -> dict[str, Any]:
         "presets_json": presets.presets_json(),
         "tls_modes": presets.TLS_MODES,
         "mechanisms": presets.MECHANISMS,
+        # The DNS lookups run only when asked for (configuration() passes run_checks).
+        "sender_auth": sender_auth_panel(siteconfig.get_settings(), run_checks=False),
     }
     context.update(extra)
     if context.get("smtp_problems"):
@@ -84,7 +88,12 @@ def _config_context(**extra: Any) -> dict[str, Any]:
 @site_admin
 def configuration(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
-        return _page(request, "siteadmin/configuration.html", "configuration", **_config_context())
+        checks = request.GET.get("check") == "sender-auth"
+        panel = sender_auth_panel(siteconfig.get_settings(), run_checks=True) if checks else None
+        extra = {"sender_auth": panel} if panel else {}
+        return _page(
+            request, "siteadmin/configuration.html", "configuration", **_config_context(**extra)
+        )
     author = request.user if isinstance(request.user, User) else None
     if request.POST.get("action") == "smtp":
         try:
@@ -209,6 +218,7 @@ def email_log(request: HttpRequest) -> HttpResponse:
         next_url=next_url,
         first_url=f"?{urlencode(query)}" if after else "",
         notice=request.GET.get("notice", ""),
+        refusals=mailbudget.recent_refusals(),
     )
 
 
