@@ -1,11 +1,11 @@
-"""`python -m bench delivery [--smoke] [--n N] [--rounds R] [--json PATH]`."""
+"""`python -m bench delivery|peers|scale|monitors [--smoke] [--json PATH] ...`."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from bench import delivery, monitors
+from bench import delivery, monitors, peers
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -15,8 +15,11 @@ def main(argv: list[str] | None = None) -> int:
     delivery.add_arguments(p)
     p = sub.add_parser("monitors", help="a code monitor trigger run next to git log -G/--grep")
     monitors.add_arguments(p)
+    p = sub.add_parser("peers", help="sitemail next to post-office, mailer, Celery, plain Django")
+    peers.add_arguments(p)
     args = parser.parse_args(argv)
-    return monitors.run(args) if args.command == "monitors" else delivery.run(args)
+    runs = {"monitors": monitors.run, "peers": peers.run, "delivery": delivery.run}
+    return runs[args.command](args)
 
 
 if __name__ == "__main__":
