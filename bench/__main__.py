@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench import delivery, monitors, peers
+from bench import delivery, monitors, peers, scale
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,8 +17,15 @@ def main(argv: list[str] | None = None) -> int:
     monitors.add_arguments(p)
     p = sub.add_parser("peers", help="sitemail next to post-office, mailer, Celery, plain Django")
     peers.add_arguments(p)
+    p = sub.add_parser("scale", help="drain, /metrics, email log, retention at 1M outbox rows")
+    scale.add_arguments(p)
     args = parser.parse_args(argv)
-    runs = {"monitors": monitors.run, "peers": peers.run, "delivery": delivery.run}
+    runs = {
+        "monitors": monitors.run,
+        "peers": peers.run,
+        "delivery": delivery.run,
+        "scale": scale.run,
+    }
     return runs[args.command](args)
 
 

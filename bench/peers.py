@@ -191,7 +191,7 @@ def _enqueue(prep: dict[str, Any]) -> dict[str, float]:
     }
 
 
-def _released(cmd: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
+def started(cmd: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
     """A child that prints `ready` once set up and starts on `go`."""
     proc = subprocess.Popen(
         cmd, env=env, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
@@ -204,14 +204,22 @@ def _released(cmd: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
     return proc
 
 
-def _go(proc: subprocess.Popen[str]) -> dict[str, Any]:
+def release(proc: subprocess.Popen[str]) -> None:
     assert proc.stdin is not None
     proc.stdin.write("go\n")
     proc.stdin.flush()
+
+
+def collect(proc: subprocess.Popen[str]) -> dict[str, Any]:
     out, _ = proc.communicate(timeout=900)
     if proc.returncode:
         raise RuntimeError(f"a benchmark child failed:\n{out[-3000:]}")
     return child_result(out)
+
+
+def _go(proc: subprocess.Popen[str]) -> dict[str, Any]:
+    release(proc)
+    return collect(proc)
 
 
 def _db_meter(db: str | None) -> DbMeter:
@@ -237,7 +245,7 @@ def run_db_peer(ctx: Context, peer: str, db: str | None, n: int, port: int) -> d
     env = ctx.peer_env(name, db, port)
     args = {"n": n, "per_transaction": ctx.opts.per_transaction}
     prep = None if name == "django" else run_child("prepare", args, env, "bench.peer_child")
-    proc = _released([sys.executable, "-m", "bench.peer_child", "drain", json.dumps(args)], env)
+    proc = started([sys.executable, "-m", "bench.peer_child", "drain", json.dumps(args)], env)
     meter = _db_meter(db)
     with Meter(ctx.sink) as m:
         meter.start()
@@ -281,7 +289,7 @@ def run_celery(ctx: Context, n: int, port: int) -> dict[str, Any]:
     try:
         args = {"n": n, "queue": queue, "per_transaction": ctx.opts.per_transaction}
         prep = run_child("prepare", args, env, "bench.peer_child")
-        go = _released(
+        go = started(
             [sys.executable, "-m", "bench.peer_child", "celery_go",
              json.dumps({"n": n, "queue": queue, "node": node})],
             env,
