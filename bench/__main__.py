@@ -1,11 +1,11 @@
-"""`python -m bench delivery|peers|scale|monitors [--smoke] [--json PATH] ...`."""
+"""`python -m bench delivery|peers|scale|monitors|dkim [--smoke] [--json PATH] ...`."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from bench import delivery, monitors, peers, scale
+from bench import delivery, dkim, monitors, peers, scale
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -15,6 +15,8 @@ def main(argv: list[str] | None = None) -> int:
     delivery.add_arguments(p)
     p = sub.add_parser("monitors", help="a code monitor trigger run next to git log -G/--grep")
     monitors.add_arguments(p)
+    p = sub.add_parser("dkim", help="enqueue throughput with DKIM signing off, RSA and Ed25519")
+    dkim.add_arguments(p)
     p = sub.add_parser("peers", help="sitemail next to post-office, mailer, Celery, plain Django")
     peers.add_arguments(p)
     p = sub.add_parser("scale", help="drain, /metrics, email log, retention at 1M outbox rows")
@@ -24,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
         "monitors": monitors.run,
         "peers": peers.run,
         "delivery": delivery.run,
+        "dkim": dkim.run,
         "scale": scale.run,
     }
     return runs[args.command](args)

@@ -14,8 +14,9 @@ from django.utils import timezone
 from sitemail.accounts import tokens
 from sitemail.accounts.models import User
 from sitemail.accounts.users import create_user
-from sitemail.mail.kinds import builtin_kinds
+from sitemail.mail.kinds import previewable_kinds
 from sitemail.outbox.models import OutboxMessage, Status
+from sitemail.siteconfig import service as siteconfig
 from tests.admin.conftest import AdminClient, set_document, site_doc
 from tests.admin.test_email_log import make_rows
 
@@ -41,12 +42,14 @@ def test_every_kind_is_previewed_with_overrides_and_their_problems(admin: AdminC
     )
     page = text_of(admin.get("/site-admin/email-templates"))
     shown = re.findall(r'data-kind="([\w-]+)"', page)
-    assert shown == builtin_kinds() and "test_email" in shown
+    assert shown == previewable_kinds() and "test_email" in shown and "django" not in shown
     reset = page[page.index('data-kind="reset_password"') :]
     reset = reset[: reset.index("</iframe>")]
     assert "overridden by email.templates.resetPassword" in reset
     assert "Custom reset for sg.example.com" in reset
     assert 'unknown variable "Nope"' in reset
+    assert "https://sg.example.com/password-reset?code=x" in reset  # sample links: externalURL
+    assert "sourcegraph.example.com" not in page
     test = page[page.index('data-kind="test_email"') :]
     assert "TEST: email sent from" in test and "<pre>" in test
 
@@ -142,3 +145,36 @@ def test_smtp_diagnostics_graphql_returns_the_steps(
     )
     [auth] = [s for s in result["steps"] if s["step"] == "auth" and not s["ok"]]
     assert auth["hint"] and "wrong" not in json.dumps(result)
+
+
+def test_smtp_diagnostics_tests_the_config_given(
+    admin: AdminClient, smtp_server: ServerFactory
+) -> None:
+    saved = smtp_server(auth=("PLAIN",), users={"user": "right"})
+    other = smtp_server(auth=())
+    set_document(site_doc(saved, password="wrong", tls="none"))
+    version = siteconfig.current().id
+    token = tokens.create(User.objects.get(username="admin"), note="t")[1]
+    candidate = json.dumps(site_doc(other, authentication="none", tls="none"))
+    query = """mutation($c: String) { smtpDiagnostics(to: "x@example.com", config: $c) {
+        ok result unsaved source } }"""
+
+    def run(config: str | None) -> dict[str, object]:
+        response = admin.client.post(
+            "/.api/graphql",
+            json.dumps({"query": query, "variables": {"c": config}}),
+            content_type="application/json",
+            headers={"Authorization": f"token {token}"},
+        )
+        return dict(json.loads(response.content)["data"]["smtpDiagnostics"])
+
+    given = run(candidate)
+    assert given["ok"] is True and given["unsaved"] is True
+    assert given["source"] == "Tested the settings as entered, which are not saved yet."
+    assert other.wait_for(1)[0].rcpt_tos == ["x@example.com"]
+    assert siteconfig.current().id == version
+    stored = run(None)
+    assert stored["ok"] is False and stored["unsaved"] is False
+    assert stored["source"] == "Tested the saved configuration."
+    broken = run('{"email.smtp": {"host": "h", "port": 0}}')
+    assert broken["ok"] is False and "email.smtp.port" in str(broken["result"])

@@ -10,8 +10,8 @@ from django.core import signing
 from django.db import transaction
 from django.utils import timezone
 
-from sitemail.accounts import emails, notify, passwords
-from sitemail.accounts.models import User, UserEmail
+from sitemail.accounts import emails, mailbudget, notify, passwords
+from sitemail.accounts.models import User, UserEmail, VerifiedBy
 from sitemail.accounts.users import UserError, create_user
 from sitemail.siteconfig import service as siteconfig
 
@@ -34,12 +34,21 @@ def sign_up(username: str, email: str, password: str) -> User:
     if not settings.auth.builtin_enabled:  # SSO-only site: accounts come from the providers
         raise UserError(SIGNUP_DISABLED)
     passwords.check_new_password(password)
+    if settings.email.enabled and User.objects.exists():
+        mailbudget.spend(None, "verify_email")  # anonymous: sign-ups in a burst are mail too
     with transaction.atomic():
         first = not User.objects.exists()
         if not first and not settings.auth.allow_signup:
             raise UserError(SIGNUP_DISABLED)
         verified = first or not settings.email.enabled
-        user = create_user(username, email, password=password, site_admin=first, verified=verified)
+        user = create_user(
+            username,
+            email,
+            password=password,
+            site_admin=first,
+            verified=verified,
+            verified_by=VerifiedBy.SELF,  # nobody checked the inbox
+        )
         if not verified:
             emails.send_verification(UserEmail.objects.get(user=user))
     return user

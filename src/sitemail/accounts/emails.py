@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import math
+from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from sitemail.accounts import codes, notify, ratelimit
-from sitemail.accounts.models import User, UserEmail
+from sitemail.accounts import codes, mailbudget, notify, ratelimit
+from sitemail.accounts.models import User, UserEmail, VerifiedBy
 from sitemail.accounts.users import UserError, normalize_email, require_admin, require_self_or_admin
 from sitemail.siteconfig import service as siteconfig
 
@@ -67,6 +68,8 @@ def add(actor: User | None, user: User, email: str) -> UserEmail:
     """addUserEmail: an unverified address, a verification email, a notice to the primary."""
     require_self_or_admin(actor, user)
     address = normalize_email(email)
+    if notify.email_enabled():
+        mailbudget.spend(actor, "verify_email")
     with transaction.atomic():
         if UserEmail.objects.filter(user=user, email__iexact=address).exists():
             raise UserError(f"email: {address!r} is already an email address of this user")
@@ -114,17 +117,20 @@ def set_primary(actor: User | None, user: User, email: str) -> None:
         notify.account_update(user, message, to=previous or row.email)
 
 
-def _mark_verified(row: UserEmail) -> None:
+def _mark_verified(row: UserEmail, how: VerifiedBy) -> None:
     if _verified_elsewhere(row):
         raise UserError(IN_USE.format(repr(row.email)))
     row.verified_at = timezone.now()
+    row.verified_by = how
     row.verification_code_hash = ""
     # The primary is only ever verified: the first verified address becomes primary.
     if not UserEmail.objects.filter(user_id=row.user_id, is_primary=True).exists():
         row.is_primary = True
     try:
         with transaction.atomic():
-            row.save(update_fields=["verified_at", "verification_code_hash", "is_primary"])
+            row.save(
+                update_fields=["verified_at", "verified_by", "verification_code_hash", "is_primary"]
+            )
     except IntegrityError as exc:  # another user verified it meanwhile (DB constraint)
         raise UserError(IN_USE.format(repr(row.email))) from exc
 
@@ -136,13 +142,13 @@ def set_verified(actor: User | None, user: User, email: str, verified: bool) -> 
         row = _get(user, email, lock=True)
         if verified:
             if not row.verified:
-                _mark_verified(row)
+                _mark_verified(row, VerifiedBy.ADMIN)
             return
         if not row.verified:
             return
-        row.verified_at = None
+        row.verified_at, row.verified_by = None, VerifiedBy.UNKNOWN
         was_primary, row.is_primary = row.is_primary, False
-        row.save(update_fields=["verified_at", "is_primary"])
+        row.save(update_fields=["verified_at", "verified_by", "is_primary"])
         if was_primary:
             other = (
                 UserEmail.objects.filter(user=user, verified_at__isnull=False)
@@ -154,9 +160,27 @@ def set_verified(actor: User | None, user: User, email: str, verified: bool) -> 
                 other.save(update_fields=["is_primary"])
 
 
+class TooRecent(UserError):
+    """TOO_RECENT (the exact API string), knowing when a new email may be sent."""
+
+    def __init__(self, retry_at: datetime) -> None:
+        super().__init__(TOO_RECENT)
+        self.retry_at = retry_at
+
+    def advice(self) -> str:
+        """For pages: the API string, then when to try again."""
+        seconds = max(1, math.ceil((self.retry_at - timezone.now()).total_seconds()))
+        return (
+            f"{TOO_RECENT}: try again in {seconds} second{'s' if seconds != 1 else ''} "
+            f"(after {self.retry_at:%H:%M:%S} UTC)."
+        )
+
+
 def resend(actor: User | None, user: User, email: str) -> None:
     """resendVerificationEmail: no-op when verified; at most once a minute per address."""
     require_self_or_admin(actor, user)
+    if notify.email_enabled() and not _get(user, email).verified:
+        mailbudget.spend(actor, "verify_email")
     with transaction.atomic():
         row = _get(user, email, lock=True)
         if row.verified:
@@ -165,9 +189,9 @@ def resend(actor: User | None, user: User, email: str) -> None:
             raise UserError(NOT_CONFIGURED)
         sent = row.last_verification_sent_at
         if sent is not None and timezone.now() - sent < RESEND_INTERVAL:
-            raise UserError(TOO_RECENT)
+            raise TooRecent(sent + RESEND_INTERVAL)
         if not send_verification(row):
-            raise UserError(TOO_RECENT)
+            raise TooRecent(timezone.now() + RESEND_INTERVAL)
 
 
 def verify_with_code(email: str, code: str) -> UserEmail:
@@ -181,8 +205,17 @@ def verify_with_code(email: str, code: str) -> UserEmail:
         if not found:
             raise UserError(INVALID_CODE)  # also a used link: the code is cleared on success
         row = found[0]
-        _mark_verified(row)
+        _mark_verified(row, VerifiedBy.LINK)
     return row
+
+
+def verified_by(user: User | None, address: str) -> bool:
+    """True when `address` is a verified address of `user` (a signed-in owner)."""
+    if user is None or not address:
+        return False
+    return UserEmail.objects.filter(
+        user=user, email__iexact=address.strip(), verified_at__isnull=False
+    ).exists()
 
 
 def verify_address_of(user: User, address: str) -> None:
@@ -191,4 +224,4 @@ def verify_address_of(user: User, address: str) -> None:
         user=user, email__iexact=address, verified_at__isnull=True
     ).first()
     if row is not None and not _verified_elsewhere(row):
-        _mark_verified(row)
+        _mark_verified(row, VerifiedBy.LINK)

@@ -7,6 +7,7 @@ import email.policy
 from dataclasses import dataclass
 from email.message import EmailMessage
 
+from sitemail.mail import kinds as kinds_registry
 from sitemail.outbox import log
 from sitemail.outbox.models import OutboxMessage, Status
 from sitemail.siteconfig import service as siteconfig
@@ -46,14 +47,14 @@ def page(
     rows = list(qs.defer("context", "rcpt_tos")[: first + 1])
     has_next = len(rows) > first
     rows = rows[:first]
+    for row in rows:
+        row.kind_title = kinds_registry.get(row.kind).title  # type: ignore[attr-defined]
     return Page(rows, rows[-1].id if has_next and rows else None, has_next)
 
 
-def kinds() -> list[str]:
-    """Kinds for the filter: the registry's template sets plus any seen in the log."""
-    from sitemail.mail.kinds import builtin_kinds
-
-    return sorted(set(builtin_kinds()))
+def kinds() -> list[tuple[str, str]]:
+    """Kinds for the filter, each with its name in words."""
+    return [(name, kinds_registry.get(name).title) for name in kinds_registry.builtin_kinds()]
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class Detail:
 def detail(pk: int) -> Detail:
     """One message: headers and both parts, with reset links and sensitive headers removed."""
     row = OutboxMessage.objects.get(pk=pk)
+    row.kind_title = kinds_registry.get(row.kind).title  # type: ignore[attr-defined]
     if row.purged_at is not None:  # email.log.retentionDays: only the log row is left
         return Detail(row, [], "", "")
     # Until delivery `data` still holds secrets; `redacted_data` is the copy safe to show.
@@ -76,16 +78,40 @@ def detail(pk: int) -> Detail:
     sensitive = {
         h.key.lower() for h in siteconfig.get_settings().email.additional_headers if h.sensitive
     }
+    # The raw header values, for those the modern parser cannot make sense of.
+    legacy = email.message_from_bytes(raw, policy=email.policy.compat32)
     headers = [
-        (name, REDACTED if name.lower() in sensitive else str(value))
-        for name, value in parsed.items()
+        (name, REDACTED if name.lower() in sensitive else _header(parsed, legacy, i))
+        for i, name in enumerate(parsed.keys())
     ]
     return Detail(row, headers, _part(parsed, "plain"), _part(parsed, "html"))
 
 
+def _header(parsed: EmailMessage, legacy: email.message.Message, index: int) -> str:
+    """A header as text; a stored message may hold anything (an old bug, a Django caller), and
+    the page must still show it: an odd value is shown raw, with CR/LF as spaces."""
+    try:
+        return str(parsed.values()[index])
+    except Exception:
+        value = legacy.values()[index]
+        text = value if isinstance(value, str) else str(value)
+        return text.replace("\r", " ").replace("\n", " ")
+
+
 def _part(message: EmailMessage, subtype: str) -> str:
-    part = message.get_body(preferencelist=(subtype,))
-    if part is None or part.get_content_subtype() != subtype:
-        return ""
-    content = part.get_content()
+    try:
+        part = message.get_body(preferencelist=(subtype,))
+        if part is None or part.get_content_subtype() != subtype:
+            return ""
+        content = part.get_content()
+    except Exception:
+        return _raw_part(message, subtype)
     return content if isinstance(content, str) else ""
+
+
+def _raw_part(message: EmailMessage, subtype: str) -> str:
+    """The undecoded body, as text, when the part cannot be decoded properly."""
+    if message.is_multipart() or message.get_content_subtype() != subtype:
+        return ""
+    payload = message.get_payload(decode=True)
+    return payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""

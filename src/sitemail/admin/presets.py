@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from sitemail.siteconfig import service as siteconfig
 from sitemail.siteconfig.errors import SiteConfigError
 from sitemail.siteconfig.redact import REDACTED
+from sitemail.siteconfig.typed import SiteSettings
 from sitemail.smtp import rules
 
 if TYPE_CHECKING:
@@ -38,7 +39,30 @@ PRESETS: tuple[Preset, ...] = (
         "starttls",
         "PLAIN",
         "Use your region's endpoint (email-smtp.<region>.amazonaws.com) and the SMTP "
-        "credentials created in the SES console (not your AWS access keys).",
+        'credentials created in the SES console, or enter an IAM access key under "Amazon SES '
+        'with an IAM access key" below: the IAM secret itself is not the SMTP password.',
+    ),
+    Preset(
+        "google-oauth",
+        "Google Workspace (OAuth 2.0)",
+        "smtp.gmail.com",
+        587,
+        "starttls",
+        "XOAUTH2",
+        "Username: the sending mailbox. Set email.smtp.oauth to "
+        '{"provider": "google", "serviceAccountKey": <the JSON key>} for a service account '
+        "with domain-wide delegation of https://mail.google.com/, or to "
+        '{"provider": "google", "clientID", "clientSecret"} and use Connect account.',
+    ),
+    Preset(
+        "google-app-password",
+        "Google Workspace (app password)",
+        "smtp.gmail.com",
+        587,
+        "starttls",
+        "PLAIN",
+        "Sign in with the mailbox and an app password (needs 2-Step Verification); Google "
+        "refuses the account password itself.",
     ),
     Preset(
         "google",
@@ -72,13 +96,27 @@ PRESETS: tuple[Preset, ...] = (
     ),
     Preset(
         "office365",
-        "Office 365 / Exchange Online",
+        "Office 365 / Exchange Online (OAuth 2.0)",
+        "smtp.office365.com",
+        587,
+        "starttls",
+        "XOAUTH2",
+        "Username: the sending mailbox. Register an app in Microsoft Entra with the "
+        "SMTP.SendAsApp permission (admin consent), register its service principal in Exchange "
+        "Online with access to the mailbox, then set email.smtp.oauth to "
+        '{"provider": "microsoft", "tenantID", "clientID", "clientSecret"}. SMTP AUTH must be '
+        "enabled for the mailbox.",
+    ),
+    Preset(
+        "office365-basic",
+        "Office 365 Basic auth (legacy, being retired)",
         "smtp.office365.com",
         587,
         "starttls",
         "LOGIN",
-        "Sign in with a licensed mailbox; SMTP AUTH must be enabled for it in the Microsoft 365 "
-        "admin center. The From address must be that mailbox (or one it may send as).",
+        "Being retired: Microsoft disables Basic authentication for SMTP AUTH by default from "
+        "the end of December 2026 (MC786329); logins then fail with 535 5.7.139. Use the OAuth "
+        "2.0 preset. Until then: a licensed mailbox and its password, SMTP AUTH enabled for it.",
     ),
 )
 
@@ -92,7 +130,7 @@ def presets_json() -> list[dict[str, Any]]:
 
 @dataclass(frozen=True)
 class SMTPForm:
-    """The form's fields, as shown: secrets are REDACTED when stored, never their values."""
+    """The form's fields, as shown: a stored credential is never shown, only that it is set."""
 
     address: str = ""
     sender_name: str = ""
@@ -100,14 +138,14 @@ class SMTPForm:
     port: str = "587"
     tls: str = "auto"
     authentication: str = "PLAIN"
-    username: str = ""
+    username_set: bool = False
     password_set: bool = False
     domain: str = ""
     no_verify_tls: bool = False
 
 
 def current_form() -> SMTPForm:
-    """The form filled from the current document (username shown as REDACTED, like the editor)."""
+    """The form filled from the current document; stored credentials show as "(stored)"."""
     raw = siteconfig.get_settings().raw
     smtp = raw.get("email.smtp")
     smtp = smtp if isinstance(smtp, dict) else {}
@@ -118,7 +156,7 @@ def current_form() -> SMTPForm:
         port=str(smtp.get("port") or "587"),
         tls=str(smtp.get("tls") or "auto"),
         authentication=str(smtp.get("authentication") or "PLAIN"),
-        username=REDACTED if smtp.get("username") else "",
+        username_set=bool(smtp.get("username")),
         password_set=bool(smtp.get("password")),
         domain=str(smtp.get("domain") or ""),
         no_verify_tls=smtp.get("noVerifyTLS") is True,
@@ -128,9 +166,20 @@ def current_form() -> SMTPForm:
 def save_form(data: Mapping[str, str], author: User | None = None) -> int:
     """Set the `email.*` keys from the posted form, keeping comments and other keys.
 
-    An empty password keeps the stored one (the form never shows it); "REDACTED" keeps a stored
-    username. Raises SiteConfigError with every problem, each led by its JSON path.
+    An empty username or password keeps the stored one (the form never shows it; "REDACTED" too),
+    "clear_username" / "clear_password" remove it. Raises SiteConfigError with every problem,
+    each led by its JSON path.
     """
+    return siteconfig.patch(form_values(data), author, comment=None)
+
+
+def form_settings(data: Mapping[str, str]) -> SiteSettings:
+    """The settings the posted form would save, unsaved (for "Send test email")."""
+    return siteconfig.preview(values=form_values(data))
+
+
+def form_values(data: Mapping[str, str]) -> dict[tuple[str, ...], Any]:
+    """The site configuration paths and values the posted form sets; SiteConfigError if wrong."""
     problems: list[str] = []
     host = data.get("host", "").strip()
     if not host:
@@ -164,15 +213,53 @@ def save_form(data: Mapping[str, str], author: User | None = None) -> int:
     )
     if domain := data.get("domain", "").strip():
         values[("email.smtp", "domain")] = domain
-    if auth != "none":
-        username = data.get("username", "").strip()
-        password = data.get("password", "")
-        if username:
-            values[("email.smtp", "username")] = username
-        # The form never echoes a stored password: blank means "keep it".
-        values[("email.smtp", "password")] = password or REDACTED
-        if not password and not current_form().password_set:
-            raise SiteConfigError(
-                [f'email.smtp.password: authentication "{auth}" needs the password']
-            )
-    return siteconfig.patch(values, author, comment=None)
+    values.update(_credentials(data, auth))
+    return values
+
+
+def _credentials(data: Mapping[str, str], auth: str) -> dict[tuple[str, ...], Any]:
+    """Username and password paths: typed values replace, "clear" empties, blank keeps."""
+    values: dict[tuple[str, ...], Any] = {}
+    for name in ("username", "password"):
+        typed = data.get(name, "")
+        typed = typed.strip() if name == "username" else typed
+        if data.get(f"clear_{name}") in ("on", "true", "1"):
+            values[("email.smtp", name)] = ""
+        elif typed and typed != REDACTED:
+            values[("email.smtp", name)] = typed
+        elif name == "password" and auth != "none" and not rules.uses_oauth(auth):
+            # XOAUTH2/OAUTHBEARER send a token from email.smtp.oauth: no password to keep.
+            if not current_form().password_set:
+                raise SiteConfigError(
+                    [f'email.smtp.password: authentication "{auth}" needs the password']
+                )
+    return values
+
+
+# The form field that sets each site configuration path, so a problem shows beside its control.
+FIELD_FOR_PATH = {
+    "email.address": "address",
+    "email.senderName": "sender_name",
+    "email.smtp.host": "host",
+    "email.smtp.port": "port",
+    "email.smtp.tls": "tls",
+    "email.smtp.authentication": "authentication",
+    "email.smtp.username": "username",
+    "email.smtp.password": "password",
+    "email.smtp.domain": "domain",
+    "email.smtp.noVerifyTLS": "no_verify_tls",
+}
+
+
+def problems_by_field(problems: list[str]) -> tuple[dict[str, list[str]], list[str]]:
+    """Split problems ("path: message") into those a form field owns and the rest."""
+    owned: dict[str, list[str]] = {}
+    rest: list[str] = []
+    for problem in problems:
+        path, _, message = problem.partition(": ")
+        name = FIELD_FOR_PATH.get(path)
+        if name is None:
+            rest.append(problem)
+        else:
+            owned.setdefault(name, []).append(message)
+    return owned, rest

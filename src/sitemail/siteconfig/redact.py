@@ -12,6 +12,8 @@ REDACTED = "REDACTED"
 _REDACTED_RAW = f'"{REDACTED}"'
 # Keys of an `auth.providers` entry that hold secrets.
 PROVIDER_SECRET_KEYS = ("clientSecret",)
+# Keys of `email.smtp.oauth` that hold secrets (a service account key is a private key).
+OAUTH_SECRET_KEYS = ("clientSecret", "certificate", "serviceAccountKey")
 
 SecretPath = tuple[PathElem, ...]
 
@@ -37,10 +39,18 @@ def secret_paths(doc: dict[str, Any]) -> list[SecretPath]:
     smtp = doc.get("email.smtp")
     if isinstance(smtp, dict):
         paths += [("email.smtp", k) for k in ("username", "password") if _is_set(smtp.get(k))]
+        oauth = smtp.get("oauth")
+        if isinstance(oauth, dict):
+            paths += [
+                ("email.smtp", "oauth", k) for k in OAUTH_SECRET_KEYS if _is_set(oauth.get(k))
+            ]
     for i, header in enumerate(_headers(doc)):
         if isinstance(header, dict) and header.get("sensitive") is True:
             if _is_set(header.get("value")):
                 paths.append(("email.smtp", "additionalHeaders", i, "value"))
+    dkim = doc.get("email.dkim")
+    if isinstance(dkim, dict) and _is_set(dkim.get("privateKey")):
+        paths.append(("email.dkim", "privateKey"))
     invitations = doc.get("organizationInvitations")
     if isinstance(invitations, dict) and _is_set(invitations.get("signingKey")):
         paths.append(("organizationInvitations", "signingKey"))

@@ -2,61 +2,33 @@
 
 from __future__ import annotations
 
-import os
+from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from sitemail.catcher.models import CaughtMail
 from sitemail.siteconfig import service as siteconfig
-
-
-def _dev_mode() -> bool:
-    return os.environ.get("SITEMAIL_DEV") == "1"
 
 
 async def healthz(request: HttpRequest) -> HttpResponse:
     return HttpResponse("ok", content_type="text/plain")
 
 
-async def home(request: HttpRequest) -> HttpResponse:
-    settings = await sync_to_async(siteconfig.get_settings)()
-    user = await request.auser()
-    return await sync_to_async(render)(
-        request,
-        "web/home.html",
-        {"email_enabled": settings.email.enabled, "dev_mode": _dev_mode(), "user": user},
-    )
+def _home_context(user: Any) -> dict[str, Any]:
+    from sitemail.accounts.models import User
 
-
-async def _may_see_catcher(request: HttpRequest) -> bool:
-    user = await request.auser()
-    return _dev_mode() or bool(getattr(user, "site_admin", False))
-
-
-async def mailcatcher(request: HttpRequest) -> HttpResponse:
-    if not await _may_see_catcher(request):
-        return HttpResponseRedirect("/sign-in?next=/mailcatcher")
-    messages = await sync_to_async(lambda: list(CaughtMail.objects.defer("data")[:200]))()
-    return await sync_to_async(render)(request, "web/mailcatcher.html", {"messages": messages})
-
-
-async def mailcatcher_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    if not await _may_see_catcher(request):
-        return HttpResponseRedirect(f"/sign-in?next=/mailcatcher/{pk}")
-    message = await sync_to_async(CaughtMail.objects.filter(pk=pk).first)()
-    if message is None:
-        raise Http404("no such message")
-    parsed = message.parsed()
-    context = {
-        "message": message,
-        "headers": [
-            ("Envelope from", message.mail_from),
-            ("Envelope to", ", ".join(message.rcpt_tos)),
-        ]
-        + [(k, str(v)) for k, v in parsed.items()],
-        "text": message.part("plain"),
-        "html": message.part("html"),
+    settings = siteconfig.get_settings()
+    return {
+        "email_enabled": settings.email.enabled,
+        "user": user,
+        # A new site: the first browser sign-up becomes its site admin.
+        "first_run": not User.objects.exists(),
+        "builtin": settings.auth.builtin_enabled,
     }
-    return await sync_to_async(render)(request, "web/mailcatcher_detail.html", context)
+
+
+async def home(request: HttpRequest) -> HttpResponse:
+    user = await request.auser()
+    context = await sync_to_async(_home_context)(user)
+    return await sync_to_async(render)(request, "web/home.html", context)
