@@ -111,6 +111,14 @@ def unredact_report(new_text: str, stored_text: str) -> tuple[str, list[str]]:
     raws: dict[SecretPath, str] = {}
     problems: list[str] = []
     for path in _redacted_paths(new.value, stored_value):
+        if path not in secret_paths(new.value):
+            # SECURITY: the secret would come back where it is no longer redacted (shown in
+            # effectiveContents and the email log): restore only into a redacted place.
+            problems.append(
+                f'{format_path(path)}: "{REDACTED}" stands for a stored secret only where the '
+                'value is still secret: keep "sensitive": true on this header, or enter the value'
+            )
+            continue
         source = _stored_path(path, new.value, stored_value)
         raw = stored.raw(source) if stored is not None and source is not None else None
         if raw is None:
@@ -159,11 +167,11 @@ def _stored_path(
             and isinstance(h.get("key"), str)
             and h["key"].lower() == key.lower()
         ]
+        # Only a value that was itself redacted (a sensitive header) may be restored.
         sensitive = [i for i in matches if _headers(stored)[i].get("sensitive") is True]
-        candidates = sensitive or matches
-        if not candidates:
+        if not sensitive:
             return None
-        return ("email.smtp", "additionalHeaders", candidates[0], "value")
+        return ("email.smtp", "additionalHeaders", sensitive[0], "value")
     if path[0] == "auth.providers":
         index = path[1]
         assert isinstance(index, int)

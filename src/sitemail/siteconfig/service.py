@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from asgiref.sync import sync_to_async
 from django.db import transaction
 
-from sitemail.siteconfig import jsonc
+from sitemail.siteconfig import jsonc, limits
 from sitemail.siteconfig import redact as redaction
 from sitemail.siteconfig.coerce import site_settings
 from sitemail.siteconfig.defaults import DEFAULT_DOCUMENT
@@ -163,6 +163,7 @@ def preview(
     latest = current()
     if text is None:
         text = _patched(latest.contents, values or {}, None)
+    _refuse_if_too_large(text)
     text, redaction_problems = redaction.unredact_report(text, latest.contents)
     result = validate(text)
     problems: list[Problem | str] = [*redaction_problems, *result.errors]
@@ -336,11 +337,19 @@ def _refuse_if_read_only() -> None:
         )
 
 
-def _save(latest: SiteConfigVersion, text: str, author: User | None) -> SiteConfigVersion:
+def _refuse_if_too_large(text: str) -> None:
+    """Before anything parses it (the parser is slow on huge documents; _save holds the lock)."""
     if len(text) > MAX_SIZE:
         raise SiteConfigError(
             [f"(top level): the document is {len(text)} characters; the limit is {MAX_SIZE}"]
         )
+    too_large = limits.check(text)
+    if too_large is not None:
+        raise SiteConfigError([f"(top level): the document is too large: {too_large}"])
+
+
+def _save(latest: SiteConfigVersion, text: str, author: User | None) -> SiteConfigVersion:
+    _refuse_if_too_large(text)
     text, redaction_problems = redaction.unredact_report(text, latest.contents)
     result = validate(text)
     problems: list[Problem | str] = [*redaction_problems, *result.errors]

@@ -19,7 +19,7 @@ import jinja2.sandbox
 from jsonschema import Draft202012Validator, FormatChecker, ValidationError  # type: ignore[import-untyped]
 
 from sitemail.mail import address
-from sitemail.siteconfig import jsonc
+from sitemail.siteconfig import jsonc, limits
 from sitemail.siteconfig.jsonc import PathElem, format_path
 from sitemail.siteconfig.problems import Problem, warning
 from sitemail.smtp import rules, ses
@@ -184,6 +184,9 @@ def validate(text: str) -> Validation:
         return Validation(
             [Problem(None, f"line {line}, column {column}: not valid Unicode text")], []
         )
+    too_large = limits.check(text)  # before parsing: the parser is slow on huge documents
+    if too_large is not None:
+        return Validation([Problem(None, f"the document is too large: {too_large}")], [])
     try:
         doc = jsonc.Document(text)
     except jsonc.JSONCError as exc:
