@@ -216,3 +216,22 @@ async def test_token_refused_again_after_one_refresh_fails_with_the_reply_and_hi
     assert err.hint is not None and "SMTP.SendAsApp" in err.hint
     assert endpoint.token_requests == 2  # the first token, one refresh, no more
     assert len(server.tokens_refused) == 2 and server.messages == []
+
+
+async def test_one_source_serves_several_event_loops(
+    smtp_server: ServerFactory, token_endpoint: EndpointFactory
+) -> None:
+    """`sitemail serve` asks from the web server's loop (test email) and the worker's."""
+    endpoint = token_endpoint()
+    server = oauth_server(smtp_server, endpoint)
+    cfg = smtp_config(server, microsoft_doc(endpoint))
+    tokens = TokenSource()
+    endpoint.delay = 0.2  # lanes wait on the lock (an asyncio.Lock binds to a loop then)
+
+    async def lanes() -> None:
+        await asyncio.gather(*(_send_once(cfg, tokens) for _ in range(3)))
+
+    await lanes()
+    endpoint.revoke_all()  # the other loop's lanes wait on the lock again to replace it
+    await asyncio.to_thread(asyncio.run, lanes())
+    assert len(server.wait_for(6)) == 6 and endpoint.token_requests == 2

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
+import weakref
 from dataclasses import dataclass
 from typing import Literal
 
@@ -70,7 +71,10 @@ class TokenSource:
     def __init__(self, clock: Clock = time.time) -> None:
         self.clock = clock
         self._memo: dict[str, Token] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        # Per event loop: the web server's loop (test email) and the worker's may both ask,
+        # and an asyncio.Lock belongs to the loop that first waits on it.
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]]
+        self._locks = weakref.WeakKeyDictionary()
 
     async def token(self, smtp: SMTPConfig, *, rejected: str | None = None) -> Issued:
         """A token with more than its margin left; `rejected`: the server refused that one."""
@@ -81,7 +85,8 @@ class TokenSource:
         memo = self._memo.get(key)
         if memo is not None and self._fresh(memo, rejected):
             return Issued(memo, "memo", endpoint)
-        lock = self._locks.setdefault(key, asyncio.Lock())
+        loop_locks = self._locks.setdefault(asyncio.get_running_loop(), {})
+        lock = loop_locks.setdefault(key, asyncio.Lock())
         async with lock:  # one database round per process; the row lock orders processes
             memo = self._memo.get(key)
             if memo is not None and self._fresh(memo, rejected):
