@@ -83,3 +83,26 @@ def token_allows(authorization: str) -> bool:
         and scheme.lower() == "bearer"
         and hmac.compare_digest(given.strip().encode(), expected.encode())
     )
+
+
+def readable() -> list[dict[str, object]]:
+    """The same metrics for the site-admin page: one row per family, its samples in words.
+
+    Histogram buckets are left out (the raw /metrics has them); counts and sums stay.
+    """
+    from prometheus_client.parser import text_string_to_metric_families
+
+    families: list[dict[str, object]] = []
+    for family in text_string_to_metric_families(exposition().decode()):
+        samples = [
+            {
+                "name": s.name,
+                "labels": ", ".join(f"{k}={v}" for k, v in sorted(s.labels.items())),
+                "value": f"{s.value:g}",
+            }
+            for s in family.samples
+            if not s.name.endswith(("_bucket", "_created"))
+        ]
+        if samples:
+            families.append({"name": family.name, "help": family.documentation, "samples": samples})
+    return families
