@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import auth, sysinfo
+from bench.dbcpu import DbMeter, NoDb
 from bench.latency import DelayRelay
 from bench.sink import MissingTool, Sink, free_port, smtp_source
 
@@ -73,7 +74,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 # ---------------------------------------------------------------------------- children
 
 
-def _env(db: str, workdir: Path) -> dict[str, str]:
+def child_env(db: str, workdir: Path) -> dict[str, str]:
     # SITEMAIL_TEST_POSTGRES would point a child without DATABASE_URL at the test suite's
     # database: every child gets exactly the database chosen here.
     drop = ("DATABASE_URL", "SITEMAIL_DEV", "SITEMAIL_TEST_POSTGRES", "SITE_CONFIG_FILE")
@@ -88,16 +89,18 @@ def _env(db: str, workdir: Path) -> dict[str, str]:
     return env
 
 
-def _result(output: str) -> dict[str, Any]:
+def child_result(output: str) -> dict[str, Any]:
     for line in reversed(output.splitlines()):
         if line.startswith("RESULT "):
             return dict(json.loads(line[7:]))
     raise RuntimeError(f"no result from the benchmark child:\n{output[-3000:]}")
 
 
-def _child(role: str, args: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
+def run_child(
+    role: str, args: dict[str, Any], env: dict[str, str], module: str = "bench.child"
+) -> dict[str, Any]:
     proc = subprocess.run(
-        [sys.executable, "-m", "bench.child", role, json.dumps(args)],
+        [sys.executable, "-m", module, role, json.dumps(args)],
         env=env,
         cwd=ROOT,
         capture_output=True,
@@ -106,10 +109,10 @@ def _child(role: str, args: dict[str, Any], env: dict[str, str]) -> dict[str, An
     )
     if proc.returncode != 0:
         raise RuntimeError(f"bench child {role} failed:\n{proc.stdout}\n{proc.stderr[-4000:]}")
-    return _result(proc.stdout)
+    return child_result(proc.stdout)
 
 
-def _postgres(url: str) -> bool:
+def postgres_reachable(url: str) -> bool:
     """Reachable (creating the database if needed)?"""
     try:
         import psycopg
@@ -184,7 +187,9 @@ def run_limit_rtt(sink: Sink, size: dict[str, int], relay: DelayRelay) -> dict[s
 
 def run_pybaseline(sink: Sink, size: dict[str, int], workdir: Path) -> dict[str, Any]:
     with Meter(sink) as m:
-        r = _child("pybaseline", {"port": sink.port, "m": size["python"]}, _env("py", workdir))
+        r = run_child(
+            "pybaseline", {"port": sink.port, "m": size["python"]}, child_env("py", workdir)
+        )
     return _figure(size["python"], r["seconds"], r["cpu"], m)
 
 
@@ -196,15 +201,17 @@ def run_workers(
     n: int,
     port: int | None = None,
     smtp: dict[str, Any] | None = None,
+    db: DbMeter | None = None,
 ) -> dict[str, Any]:
     """Pre-enqueue n, start `processes` workers, release them together, time the drain.
     port: where email.smtp points (default the sink; a DelayRelay in front of it); smtp: the
-    whole email.smtp instead (the AUTH front of bench/auth.py)."""
-    prep = _child(
-        "prepare",
-        {"port": port or sink.port, "n": n, "service": opts.service, "smtp": smtp},
-        env,
-    )
+    whole email.smtp instead (the AUTH front of bench/auth.py); db: also measures the
+    database's CPU over the drain (bench peers)."""
+    db = db or NoDb()
+    prep_args = {"port": port or sink.port, "n": n, "service": opts.service, "smtp": smtp}
+    # bench peers: one outbox.enqueue per email, as the peers' APIs are called.
+    prep_args.update(getattr(opts, "enqueue_args", {}))
+    prep = run_child("prepare", prep_args, env)
     args = json.dumps({"concurrency": opts.concurrency, "batch_size": opts.batch_size})
     procs = [
         subprocess.Popen(
@@ -223,20 +230,24 @@ def run_workers(
         if line.strip() != "ready":
             raise RuntimeError(f"worker did not start: {line}{p.stdout.read()}")
     with Meter(sink) as m:
+        db.start()
         go = time.time()
         for p in procs:
             assert p.stdin is not None
             p.stdin.write("go\n")
             p.stdin.flush()
         outputs = [p.communicate(timeout=900)[0] for p in procs]
+        db.stop()
     if any(p.returncode for p in procs):
         raise RuntimeError(f"a worker failed: {outputs}")
-    results = [_result(o) for o in outputs]
+    results = [child_result(o) for o in outputs]
     sent = sum(r["sent"] for r in results)
     if sent != n or any(r["failed"] for r in results):
         raise RuntimeError(f"workers sent {sent} of {n}: {results}")
     last = max(r["last_sent_at"] for r in results)
     fig = _figure(sent, last - go, sum(r["cpu"] for r in results), m)
+    fig["client_cpu"] = sum(r["cpu"] for r in results)
+    fig["db_cpu"] = db.cpu
     fig["enqueue_rate"] = prep["enqueued"] / prep["enqueue_seconds"]
     fig["enqueue_cores"] = prep["enqueue_cpu"] / prep["enqueue_seconds"]
     fig["enqueue_ms"] = {
@@ -253,7 +264,7 @@ def first_delivery(
 ) -> list[float]:
     """Latencies (ms) from the enqueuing commit to sent; external: a `sitemail worker`."""
     if prepare:
-        _child("prepare", {"port": sink.port, "n": 0, "service": 0}, env)
+        run_child("prepare", {"port": sink.port, "n": 0, "service": 0}, env)
     worker = None
     if external:
         worker = subprocess.Popen(
@@ -261,7 +272,7 @@ def first_delivery(
         )
         time.sleep(2.0)  # its startup (imports, first claim) is not what is measured
     try:
-        r = _child("first_delivery", {"count": count, "in_process": not external}, env)
+        r = run_child("first_delivery", {"count": count, "in_process": not external}, env)
     finally:
         if worker is not None:
             worker.terminate()
@@ -273,7 +284,7 @@ def test_email_latency(sink: Sink, workdir: Path, requests: int) -> list[float]:
     """sendTestEmail over GraphQL to `sitemail serve` (SQLite), sent synchronously to the sink."""
     import httpx
 
-    env = _env("serve", workdir)
+    env = child_env("serve", workdir)
     port = free_port()
     log = open(workdir / "serve.log", "w")  # closed in the finally below
     proc = subprocess.Popen(
@@ -362,7 +373,7 @@ def test_email_latency(sink: Sink, workdir: Path, requests: int) -> list[float]:
 # ---------------------------------------------------------------------------- report
 
 
-def _summary(values: list[float]) -> dict[str, float]:
+def summary(values: list[float]) -> dict[str, float]:
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
@@ -396,7 +407,7 @@ def run(opts: argparse.Namespace) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
 
     pg = None if opts.no_postgres or smoke else opts.postgres_url
-    if pg is not None and not _postgres(pg):
+    if pg is not None and not postgres_reachable(pg):
         print(f"PostgreSQL not reachable at {pg}: SQLite only", file=sys.stderr)
         pg = None
 
@@ -406,8 +417,8 @@ def run(opts: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     started, machine = time.time(), sysinfo.describe()
-    sqlite_env = _env("sqlite", workdir)
-    pg_env = _env(pg, workdir) if pg else None
+    sqlite_env = child_env("sqlite", workdir)
+    pg_env = child_env(pg, workdir) if pg else None
     cases: dict[str, Callable[[], dict[str, Any]]] = {
         "smtp-source limit (16 sessions, reused)": lambda: run_limit(sink, size),
         "smtp-source, new connection per message": lambda: run_newconn(sink, size),
@@ -526,8 +537,8 @@ def _auth_report(
         return [f["client_cores"] * f["seconds"] * 1e6 / f["messages"] for f in runs[name]]
 
     return {
-        "plain_rate": _summary(plain),
-        "xoauth2_rate": _summary(xoauth2),
+        "plain_rate": summary(plain),
+        "xoauth2_rate": summary(xoauth2),
         "plain_rates": plain,
         "xoauth2_rates": xoauth2,
         "plain_worker_cpu_us_per_msg": cpu_us(AUTH_CASES["PLAIN"]),
@@ -559,7 +570,7 @@ def _report(
         sink_cores = statistics.median(f["sink_cores"] for f in figs)
         row: dict[str, Any] = {
             "name": name,
-            "rate": _summary(rates),
+            "rate": summary(rates),
             "vs_limit": med / limit,
             "vs_new_connection": med / newconn,
             "client_cores": statistics.median(f["client_cores"] for f in figs),
@@ -569,7 +580,7 @@ def _report(
             "runs": figs,
         }
         if "enqueue_rate" in figs[0]:
-            row["enqueue_rate"] = _summary([f["enqueue_rate"] for f in figs])
+            row["enqueue_rate"] = summary([f["enqueue_rate"] for f in figs])
             row["message_bytes"] = figs[0]["message_bytes"]
         rows.append(row)
     by_name = {r["name"]: r for r in rows}

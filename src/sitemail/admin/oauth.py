@@ -8,8 +8,8 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.views.decorators.http import require_POST
 
+from sitemail.accounts.gates import site_admin_required
 from sitemail.accounts.models import User
-from sitemail.admin.views import site_admin
 from sitemail.siteconfig import service as siteconfig
 from sitemail.siteconfig.errors import SiteConfigError
 from sitemail.siteconfig.typed import OAuthConfig
@@ -32,7 +32,7 @@ def _back(request: HttpRequest, ok: bool, text: str) -> HttpResponseRedirect:
     return HttpResponseRedirect(_BACK)
 
 
-@site_admin
+@site_admin_required
 @require_POST
 def connect_start(request: HttpRequest) -> HttpResponse:
     cfg, username = _connectable()
@@ -49,7 +49,7 @@ def connect_start(request: HttpRequest) -> HttpResponse:
     return HttpResponseRedirect(url)
 
 
-@site_admin
+@site_admin_required
 def connect_callback(request: HttpRequest) -> HttpResponse:
     pending: dict[str, Any] = request.session.pop(_PENDING, None) or {}
     if "error" in request.GET:  # the admin declined, or the provider refused (RFC 6749 4.1.2.1)
@@ -67,7 +67,7 @@ def connect_callback(request: HttpRequest) -> HttpResponse:
     return _back(request, True, f"Connected: sitemail now sends as {account} with OAuth 2.0.")
 
 
-@site_admin
+@site_admin_required
 @require_POST
 def ses_credentials(request: HttpRequest) -> HttpResponse:
     """Host, username and the derived SMTP password from an IAM access key; the IAM secret

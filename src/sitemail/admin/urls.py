@@ -28,6 +28,7 @@ urlpatterns = [
     path("site-admin/users", views.users, name="site-admin-users"),
     path("site-admin/users/<str:username>/site-admin", views.user_site_admin),
     path("metrics", views.metrics_view, name="metrics"),
+    path("site-admin/metrics", views.metrics_page, name="site-admin-metrics"),
     re_path(
         r"^site-admin/static/(?P<path>[\w.-]+)$",
         serve,

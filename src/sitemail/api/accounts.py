@@ -10,7 +10,8 @@ from asgiref.sync import sync_to_async
 
 from sitemail.accounts import emails, passwords, tokens
 from sitemail.accounts.models import User as UserModel
-from sitemail.accounts.users import UserError, admin_create_user, get_by_id
+from sitemail.accounts.provisioning import admin_create_user
+from sitemail.accounts.users import UserError, get_by_id
 from sitemail.api.context import Info
 from sitemail.api.users import User, decode_id, node_id
 

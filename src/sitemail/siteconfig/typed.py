@@ -13,12 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Mechanism = Literal["PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2", "OAUTHBEARER", "none"]
+from sitemail.smtp.rules import Mechanism, TLSMode
+
 OAuthProvider = Literal["microsoft", "google", "generic"]
 # client_credentials: Microsoft app or any OAuth 2.0 server; jwt_bearer: a Google service
 # account (RFC 7523); refresh_token: the account the console's "Connect account" stored.
 OAuthGrant = Literal["client_credentials", "jwt_bearer", "refresh_token"]
-TLSMode = Literal["auto", "implicit", "starttls", "none"]
 
 DEFAULT_TIMEOUT = 30.0
 

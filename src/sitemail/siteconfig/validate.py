@@ -19,7 +19,7 @@ import jinja2.sandbox
 from jsonschema import Draft202012Validator, FormatChecker, ValidationError  # type: ignore[import-untyped]
 
 from sitemail.mail import address
-from sitemail.siteconfig import jsonc
+from sitemail.siteconfig import jsonc, limits
 from sitemail.siteconfig.jsonc import PathElem, format_path
 from sitemail.siteconfig.problems import Problem, warning
 from sitemail.smtp import rules, ses
@@ -28,6 +28,9 @@ from sitemail.smtp.oauth import config as oauth_config
 SCHEMA: dict[str, Any] = json.loads(
     resources.files("sitemail.siteconfig").joinpath("schema.json").read_text(encoding="utf-8")
 )
+# One list of mechanisms and TLS modes: smtp/rules.py's (schema.json leaves the enums out).
+SCHEMA["$defs"]["smtp"]["properties"]["authentication"]["enum"] = list(rules.AUTH_CHOICES)
+SCHEMA["$defs"]["smtp"]["properties"]["tls"]["enum"] = list(rules.TLS_MODES)
 KNOWN_KEYS: tuple[str, ...] = tuple(SCHEMA["properties"])
 SMTP_KEYS: tuple[str, ...] = tuple(SCHEMA["$defs"]["smtp"]["properties"])
 
@@ -181,6 +184,9 @@ def validate(text: str) -> Validation:
         return Validation(
             [Problem(None, f"line {line}, column {column}: not valid Unicode text")], []
         )
+    too_large = limits.check(text)  # before parsing: the parser is slow on huge documents
+    if too_large is not None:
+        return Validation([Problem(None, f"the document is too large: {too_large}")], [])
     try:
         doc = jsonc.Document(text)
     except jsonc.JSONCError as exc:
@@ -363,8 +369,10 @@ def _check_keys(doc: dict[str, Any], errors: list[Problem], warnings: list[Probl
         inner = doc[nested]
         moves = ""
         if isinstance(inner, dict) and inner:
-            moves = " move " + ", ".join(
-                f'"{k}" to the top-level key "{nested}.{k}";' for k in inner
+            moves = (
+                " move "
+                + ", ".join(f'"{k}" to the top-level key "{nested}.{k}"' for k in inner)
+                + ";"
             )
         errors.append(
             Problem(

@@ -7,20 +7,24 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Literal
+from typing import Literal, get_args
 
+# Every value of `email.smtp.authentication`: Sourcegraph's three, then LOGIN and the OAuth 2.0
+# bearer-token ones. The schema's enum (so its messages), the admin form and typed settings all
+# take this list.
+Mechanism = Literal["PLAIN", "CRAM-MD5", "none", "LOGIN", "XOAUTH2", "OAUTHBEARER"]
+AUTH_CHOICES: tuple[Mechanism, ...] = get_args(Mechanism)
 # A bearer token from email.smtp.oauth for email.smtp.username (smtp/oauth).
 OAUTH_MECHANISMS = ("XOAUTH2", "OAUTHBEARER")
-# Mechanisms that send credentials, in the order the admin pages offer them.
-MECHANISMS = ("PLAIN", "LOGIN", "CRAM-MD5", *OAUTH_MECHANISMS)
+# Mechanisms that send credentials.
+MECHANISMS = tuple(m for m in AUTH_CHOICES if m != "none")
 # The password itself goes over the wire (base64 is no protection): TLS or loopback only.
 PASSWORD_MECHANISMS = ("PLAIN", "LOGIN")
 # Whoever reads these on the wire can sign in (a bearer token is as good as a password).
 CLEAR_SECRET_MECHANISMS = (*PASSWORD_MECHANISMS, *OAUTH_MECHANISMS)
-# Every value of `email.smtp.authentication`.
-AUTH_CHOICES = (*MECHANISMS, "none")
 # Every value of `email.smtp.tls`.
-TLS_MODES = ("auto", "starttls", "implicit", "none")
+TLSMode = Literal["auto", "implicit", "starttls", "none"]
+TLS_MODES: tuple[TLSMode, ...] = get_args(TLSMode)
 IMPLICIT_TLS_PORT = 465  # RFC 8314 "submissions"
 
 # Headers sitemail writes itself on every message (or never writes, like Bcc): an additional
