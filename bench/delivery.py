@@ -59,6 +59,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "loopback OAuth 2.0 endpoint) through an AUTH front to the sink, interleaved per round",
     )
     p.add_argument(
+        "--auth-only",
+        action="store_true",
+        help="with --auth-compare: run only the PLAIN and XOAUTH2 cases (and report only them)",
+    )
+    p.add_argument(
         "--rtt-ms",
         type=float,
         default=10.0,
@@ -429,6 +434,8 @@ def run(opts: argparse.Namespace) -> int:
         cases[f"sitemail worker, SQLite, 1 process, {rtt}"] = lambda: run_workers(
             sink, sqlite_env, 1, opts, size["rtt"], port=relay.port
         )
+    if opts.auth_compare and opts.auth_only:
+        cases.clear()
     front = _auth_cases(cases, sink, sqlite_env, opts, n) if opts.auth_compare else None
     if pg_env is not None:
         for k in (1, 2, 4):
@@ -448,6 +455,9 @@ def run(opts: argparse.Namespace) -> int:
         if front is not None:  # before the one-off figures, so a failure there keeps it
             extra["auth_compare"] = _auth_report(runs, front)
             print(f"auth compare: {json.dumps(extra['auth_compare'])}", file=sys.stderr)
+            if opts.auth_only:
+                Path(opts.json).write_text(json.dumps(extra["auth_compare"], indent=2) + "\n")
+                return 0
         print("enqueue, first delivery, sendTestEmail, RSS", file=sys.stderr)
         count = 3 if smoke else 30
         extra["first_delivery_ms"] = {
@@ -522,9 +532,18 @@ def _auth_report(
     plain = [f["rate"] for f in runs[AUTH_CASES["PLAIN"]]]
     xoauth2 = [f["rate"] for f in runs[AUTH_CASES["XOAUTH2"]]]
     ratios = [x / p for x, p in zip(xoauth2, plain, strict=True)]
+
+    def cpu_us(name: str) -> list[float]:  # worker CPU per message: less noisy than the rate
+        return [f["client_cores"] * f["seconds"] * 1e6 / f["messages"] for f in runs[name]]
+
     return {
         "plain_rate": summary(plain),
         "xoauth2_rate": summary(xoauth2),
+        "plain_rates": plain,
+        "xoauth2_rates": xoauth2,
+        "plain_worker_cpu_us_per_msg": cpu_us(AUTH_CASES["PLAIN"]),
+        "xoauth2_worker_cpu_us_per_msg": cpu_us(AUTH_CASES["XOAUTH2"]),
+        "machine_cores": [f["machine_cores"] for name in AUTH_CASES.values() for f in runs[name]],
         "xoauth2_vs_plain_per_round": ratios,
         "xoauth2_vs_plain_median": statistics.median(ratios),
         "token_requests": front[1].requests,
