@@ -10,7 +10,8 @@ from asgiref.sync import sync_to_async
 
 from sitemail.accounts import emails, passwords, tokens
 from sitemail.accounts.models import User as UserModel
-from sitemail.accounts.users import UserError, admin_create_user, get_by_id
+from sitemail.accounts.provisioning import admin_create_user
+from sitemail.accounts.users import UserError, get_by_id
 from sitemail.api.context import Info
 from sitemail.api.users import User, decode_id, node_id
 
@@ -116,10 +117,21 @@ class AccountsMutation:
 
     @strawberry.mutation(description="Change the caller's own password.")
     async def update_password(
-        self, info: Info, old_password: str, new_password: str
+        self,
+        info: Info,
+        old_password: str,
+        new_password: str,
+        revoke_access_tokens: Annotated[
+            bool,
+            strawberry.argument(description="Also revoke all of the caller's access tokens."),
+        ] = False,
     ) -> EmptyResponse:
         actor = info.context.require_user()
-        await _run(lambda: passwords.change(actor, old_password, new_password))
+        await _run(
+            lambda: passwords.change(
+                actor, old_password, new_password, revoke_tokens=revoke_access_tokens
+            )
+        )
         return EmptyResponse()
 
     @strawberry.mutation(description="Create an access token; the secret is returned only here.")

@@ -14,8 +14,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from sitemail import outbox
+from sitemail.accounts import mailbudget
 from sitemail.accounts.models import User, UserEmail
-from sitemail.monitors import egress
+from sitemail.monitors import access, egress
 from sitemail.monitors.models import Action, ActionRun, WebhookDelivery
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,8 @@ def enqueue_emails(
     is_test: bool = False,
 ) -> tuple[list[str], list[str]]:
     """One email per recipient with a verified primary address (SPEC 3), in the caller's
-    transaction. Returns (addresses enqueued, reasons recipients were skipped)."""
+    transaction. Returns (usernames mailed, reasons recipients were skipped). Logs name users,
+    never addresses: the owner may see them, and an address is the recipient's own business."""
     shown = list(results[:EMAIL_RESULTS]) if include_results else []
     context = {
         "description": description,
@@ -96,7 +98,7 @@ def enqueue_emails(
             skipped.append(f"skipped {user.username}: no verified primary email address")
             continue
         outbox.enqueue("code_monitor", address, context)
-        sent.append(address)
+        sent.append(user.username)
     return sent, skipped
 
 
@@ -110,8 +112,22 @@ def run_email(
     results: Sequence[dict[str, Any]],
     count: int,
 ) -> ActionRun:
+    # Recipients are checked again at each run: one may have left the owner's organizations.
+    allowed = access.possible_recipients(action.monitor.owner)
+    recipients = list(action.recipients.all())
+    left = [f"skipped {u.username}: no longer allowed" for u in recipients if u.pk not in allowed]
+    recipients = [u for u in recipients if u.pk in allowed]
+    try:
+        mailbudget.spend(action.monitor.owner, "code_monitor", len(recipients))
+    except mailbudget.OverBudget as exc:
+        return ActionRun.objects.create(
+            action=action,
+            trigger_run_id=trigger_run_id,
+            status=ActionRun.Status.ERROR,
+            message=f"skipped: {exc}",
+        )
     sent, skipped = enqueue_emails(
-        recipients=list(action.recipients.all()),
+        recipients=recipients,
         description=description,
         query_text=query_text,
         monitor_id=monitor_id,
@@ -121,7 +137,7 @@ def run_email(
         results=results,
         count=count,
     )
-    notes = [f"enqueued email to {a}" for a in sent] + skipped
+    notes = [f"enqueued email to {a}" for a in sent] + skipped + left
     return ActionRun.objects.create(
         action=action,
         trigger_run_id=trigger_run_id,

@@ -11,17 +11,15 @@ from urllib.parse import urlsplit
 from django.db import transaction
 from django.utils import timezone
 
+from sitemail.accounts import mailbudget
 from sitemail.accounts.models import User
 from sitemail.monitors import actions, egress, git, search
+from sitemail.monitors.access import MonitorError, check_recipients, may_manage
 from sitemail.monitors.models import Action, CodeMonitor, Repository, RepoState
 from sitemail.monitors.query import Query, QueryError, parse
 
 PREVIEW_LIMIT = 20  # newest matches shown per repository
 SEARCH_TIME_LIMIT = 10.0  # seconds per search (preview, /search) over all repositories
-
-
-class MonitorError(ValueError):
-    """A user-facing problem with a monitor's input or permissions."""
 
 
 @dataclass
@@ -52,7 +50,7 @@ def check_query(text: str) -> Query:
 
 
 def _check_owner(actor: User, owner_id: int) -> User:
-    if owner_id != actor.pk and not actor.site_admin:
+    if not may_manage(actor, owner_id):
         raise MonitorError("namespace: you may only create monitors in your own namespace")
     owner = User.objects.filter(pk=owner_id).first()
     if owner is None:
@@ -60,17 +58,13 @@ def _check_owner(actor: User, owner_id: int) -> User:
     return owner
 
 
-def _check_action(spec: ActionSpec) -> None:
+def _check_action(spec: ActionSpec, owner: User) -> None:
     if spec.type not in Action.Type.values:
         raise MonitorError(f"actions: unknown action type {spec.type!r}")
     if spec.priority not in Action.Priority.values:
         raise MonitorError("actions: priority must be NORMAL or CRITICAL")
     if spec.type == Action.Type.EMAIL:
-        if not spec.recipients:
-            raise MonitorError("actions: an email action needs at least one recipient")
-        found = User.objects.filter(pk__in=list(spec.recipients)).count()
-        if found != len(set(spec.recipients)):
-            raise MonitorError("actions: a recipient is not a user of this site")
+        check_recipients(owner, spec.recipients)
     else:
         parts = urlsplit(spec.url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -104,12 +98,12 @@ def _save_actions(monitor: CodeMonitor, specs: Sequence[ActionSpec]) -> None:
     monitor.actions.exclude(pk__in=keep).delete()
 
 
-def _validate(spec: MonitorSpec) -> None:
+def _validate(spec: MonitorSpec, owner: User) -> None:
     if not spec.description.strip():
         raise MonitorError("description: must not be empty")
     check_query(spec.query)
     for action in spec.actions:
-        _check_action(action)
+        _check_action(action, owner)
 
 
 def record_baseline(monitor: CodeMonitor, query: Query | None = None) -> None:
@@ -129,7 +123,7 @@ def record_baseline(monitor: CodeMonitor, query: Query | None = None) -> None:
 
 def create(actor: User, owner_id: int, spec: MonitorSpec) -> CodeMonitor:
     owner = _check_owner(actor, owner_id)
-    _validate(spec)
+    _validate(spec, owner)
     with transaction.atomic():
         monitor = CodeMonitor.objects.create(
             owner=owner,
@@ -146,14 +140,14 @@ def create(actor: User, owner_id: int, spec: MonitorSpec) -> CodeMonitor:
 def get_for(actor: User, monitor_id: int) -> CodeMonitor:
     """The monitor, if `actor` owns it or is a site admin (else: not found, no existence leak)."""
     monitor = CodeMonitor.objects.filter(pk=monitor_id).select_related("owner").first()
-    if monitor is None or (monitor.owner_id != actor.pk and not actor.site_admin):
+    if monitor is None or not may_manage(actor, monitor.owner_id):
         raise MonitorError(f"code monitor {monitor_id} not found")
     return monitor
 
 
 def update(actor: User, monitor_id: int, spec: MonitorSpec) -> CodeMonitor:
     monitor = get_for(actor, monitor_id)
-    _validate(spec)
+    _validate(spec, monitor.owner)
     with transaction.atomic():
         query_changed = monitor.query != spec.query.strip()
         monitor.description = spec.description.strip()
@@ -205,12 +199,13 @@ def preview(
 
 
 def send_test_email(actor: User, owner_id: int, description: str, spec: ActionSpec) -> list[str]:
-    """Enqueue a `Test: ` notification with one sample result; returns the addresses used."""
-    _check_owner(actor, owner_id)
+    """Enqueue a `Test: ` notification with one sample result; returns the usernames mailed."""
+    owner = _check_owner(actor, owner_id)
     spec.type = Action.Type.EMAIL
-    _check_action(spec)
+    _check_action(spec, owner)
     if not description.strip():
         raise MonitorError("description: must not be empty")
+    mailbudget.spend(actor, "code_monitor", len(set(spec.recipients)))
     with transaction.atomic():
         sent, skipped = actions.enqueue_emails(
             recipients=list(User.objects.filter(pk__in=list(spec.recipients))),
