@@ -59,20 +59,27 @@ def check_username(username: str) -> str:
 
 def create_user(
     username: str,
-    email: str,
+    email: str | None,
     *,
     password: str | None = None,
     site_admin: bool = False,
     verified: bool = True,
     display_name: str = "",
 ) -> User:
-    """Create a user with `email` as its primary address (primary only when verified)."""
+    """Create a user with `email` as its primary address (primary only when verified).
+
+    With no email (createUser allows none) the user has no address until one is added.
+    """
     username = check_username(username)
-    address = normalize_email(email)
+    address = normalize_email(email) if email is not None else None
     with transaction.atomic():
-        if User.objects.filter(username__iexact=username).exists():
+        # Soft-deleted users keep their name (recoverUsers may bring them back).
+        if User.all_objects.filter(username__iexact=username).exists():
             raise UserError(f"username: {username!r} is already taken")
-        if UserEmail.objects.filter(email__iexact=address, verified_at__isnull=False).exists():
+        if (
+            address is not None
+            and UserEmail.objects.filter(email__iexact=address, verified_at__isnull=False).exists()
+        ):
             raise UserError(f"email: {address!r} is already in use by another user")
         user = User(username=username, display_name=display_name, site_admin=site_admin)
         if password:
@@ -81,12 +88,13 @@ def create_user(
             user.set_unusable_password()
         try:
             user.save()
-            UserEmail.objects.create(
-                user=user,
-                email=address,
-                verified_at=timezone.now() if verified else None,
-                is_primary=verified,
-            )
+            if address is not None:
+                UserEmail.objects.create(
+                    user=user,
+                    email=address,
+                    verified_at=timezone.now() if verified else None,
+                    is_primary=verified,
+                )
         except IntegrityError as exc:
             raise UserError(f"username or email already in use: {exc}") from exc
     return user
@@ -107,13 +115,14 @@ def get_by_id(user_id: int | str) -> User:
 
 
 def admin_create_user(
-    actor: User | None, username: str, email: str, *, verified_email: bool = True
+    actor: User | None, username: str, email: str | None, *, verified_email: bool = True
 ) -> tuple[User, str | None]:
     """createUser and /site-admin/users/new: a user with no password and a set-password link.
 
-    A verified address is vouched for by the admin. An unverified one gets the set-password
-    email (when email is configured), whose link also verifies it. The link is None when
-    `builtin` is not an auth provider: then no password links exist at all.
+    A verified address is vouched for by the admin; an unverified one is verified by the
+    set-password link. Either way, when email is configured and an address was given, the
+    new user is sent the set-password email (as Sourcegraph does) and the link is returned
+    too. The link is None when `builtin` is not an auth provider: then no password links exist.
     """
     from sitemail.accounts import notify, passwords
     from sitemail.siteconfig import service as siteconfig
@@ -123,8 +132,10 @@ def admin_create_user(
         user = create_user(username, email, verified=verified_email)
         if not siteconfig.get_settings().auth.builtin_enabled:
             return user, None
+        if email is None:
+            return user, passwords.new_reset_url(user)
         address = normalize_email(email)
         url = passwords.new_reset_url(user, verifies_email="" if verified_email else address)
-        if not verified_email and notify.email_enabled():
+        if notify.email_enabled():
             notify.send("set_password", address, {"username": user.username, "url": url})
     return user, url

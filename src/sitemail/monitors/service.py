@@ -8,11 +8,20 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from django.db import transaction
+from django.db.models import Prefetch, prefetch_related_objects
 from django.utils import timezone
 
+from sitemail import paging
 from sitemail.accounts.models import User
 from sitemail.monitors import actions, git, search
-from sitemail.monitors.models import Action, CodeMonitor, Repository, RepoState
+from sitemail.monitors.models import (
+    Action,
+    ActionRun,
+    CodeMonitor,
+    Repository,
+    RepoState,
+    TriggerRun,
+)
 from sitemail.monitors.query import Query, QueryError, parse
 
 PREVIEW_LIMIT = 20  # newest matches shown per repository
@@ -172,6 +181,34 @@ def delete(actor: User, monitor_id: int) -> None:
     get_for(actor, monitor_id).delete()
 
 
+def with_actions(monitor: CodeMonitor) -> CodeMonitor:
+    """Load the monitor's actions and their recipients in two queries (for shaping)."""
+    prefetch_related_objects([monitor], _ACTIONS)
+    return monitor
+
+
+_ACTIONS = Prefetch("actions", queryset=Action.objects.prefetch_related("recipients"))
+
+
+def page_for(
+    actor: User | None, owner: User, first: int | None, after: str | None
+) -> paging.Page[CodeMonitor]:
+    """User.monitors: the owner and site admins see them; others get an empty page."""
+    rows = CodeMonitor.objects.filter(owner=owner)
+    if actor is None or (actor.pk != owner.pk and not actor.site_admin):
+        rows = rows.none()
+    return paging.page(rows.select_related("owner").prefetch_related(_ACTIONS), first, after)
+
+
+def events_page(
+    monitor: CodeMonitor, first: int | None, after: str | None
+) -> tuple[paging.Page[TriggerRun], list[Action]]:
+    """A page of trigger runs, newest first, with their action runs: a constant query count."""
+    page = paging.page(monitor.trigger_runs.all(), first, after, newest_first=True)
+    prefetch_related_objects(page.rows, "action_runs")
+    return page, list(monitor.actions.all())
+
+
 def list_for(user: User) -> list[CodeMonitor]:
     return list(CodeMonitor.objects.filter(owner=user).order_by("id"))
 
@@ -220,6 +257,36 @@ def send_test_email(actor: User, owner_id: int, description: str, spec: ActionSp
     return sent
 
 
+def reset_timestamps(actor: User, monitor_id: int) -> CodeMonitor:
+    """resetTriggerQueryTimestamps: the next run, due now, searches every commit again."""
+    monitor = get_for(actor, monitor_id)
+    with transaction.atomic():
+        # Empty tips: nothing counts as seen, so the next scan covers the whole history.
+        RepoState.objects.filter(monitor=monitor).update(tips={})
+        CodeMonitor.objects.filter(pk=monitor.pk).update(next_run_at=timezone.now())
+    return monitor
+
+
+def send_test_webhook(actor: User, owner_id: int, description: str, spec: ActionSpec) -> None:
+    """triggerTestWebhookAction / triggerTestSlackWebhookAction: one POST now, its outcome."""
+    _check_owner(actor, owner_id)
+    _check_action(spec)
+    if not description.strip():
+        raise MonitorError("description: must not be empty")
+    action = Action(type=spec.type, include_results=True, url=spec.url)
+    payload = actions.webhook_payload(
+        action,
+        description=f"Test: {description.strip()}",
+        query_text="type:diff TODO",
+        monitor_id=None,
+        results=[actions.SAMPLE_RESULT],
+        count=1,
+    )
+    delivered, _, note = actions.post_once(spec.url, payload)
+    if not delivered:
+        raise MonitorError(f"webhook: the test POST to {spec.url} failed ({note})")
+
+
 __all__ = [
     "ActionSpec",
     "MonitorError",
@@ -228,10 +295,43 @@ __all__ = [
     "check_query",
     "create",
     "delete",
+    "events_page",
     "get_for",
     "list_for",
+    "page_for",
     "preview",
+    "reset_timestamps",
     "send_test_email",
+    "send_test_webhook",
     "toggle",
     "update",
+    "with_actions",
 ]
+
+
+def visible_action(actor: User, action_id: int) -> Action | None:
+    """node(id:) for an action: visible as its monitor is (owner, site admins)."""
+    row = Action.objects.filter(pk=action_id).prefetch_related("recipients").first()
+    return row if row is not None and _sees(actor, row.monitor_id) else None
+
+
+def visible_trigger_run(actor: User, run_id: int) -> tuple[TriggerRun, list[Action]] | None:
+    row = TriggerRun.objects.filter(pk=run_id).prefetch_related("action_runs").first()
+    if row is None or not _sees(actor, row.monitor_id):
+        return None
+    return row, list(
+        Action.objects.filter(monitor_id=row.monitor_id).prefetch_related("recipients")
+    )
+
+
+def visible_action_run(actor: User, run_id: int) -> ActionRun | None:
+    row = ActionRun.objects.filter(pk=run_id).select_related("action").first()
+    return row if row is not None and _sees(actor, row.action.monitor_id) else None
+
+
+def _sees(actor: User, monitor_id: int) -> bool:
+    try:
+        get_for(actor, monitor_id)
+    except MonitorError:
+        return False
+    return True
