@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, Q, QuerySet
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
 
 from sitemail import paging
 from sitemail.accounts.models import User, UserEmail
@@ -43,29 +46,111 @@ def page(
     after: str | None,
     query: str | None = None,
     *,
-    deleted: bool | None = False,
+    tag: str | None = None,
 ) -> paging.Page[User]:
-    """`users` / `site.users`: site admins only (the list names every account)."""
+    """`users`: live users, site admins only (the list names every account).
+
+    sitemail sets no tags, so a `tag` filter matches nobody (as an unused tag would).
+    """
     require_admin(actor)
-    return paging.page(_with_relations(matching(query, deleted=deleted)), first, after)
+    rows = matching(query)
+    if tag is not None:
+        rows = rows.none()
+    return paging.page(_with_relations(rows), first, after)
+
+
+@dataclass(frozen=True)
+class DateRange:
+    """SiteUsersDateRangeInput: within [gte, lte]; `empty` means unset; `not` negates."""
+
+    gte: datetime | None = None
+    lte: datetime | None = None
+    empty: bool | None = None
+    negate: bool = False
+
+    def q(self, field: str) -> Q:
+        cond = Q()
+        if self.empty is not None:
+            cond &= Q(**{f"{field}__isnull": self.empty})
+        if self.gte is not None:
+            cond &= Q(**{f"{field}__gte": self.gte})
+        if self.lte is not None:
+            cond &= Q(**{f"{field}__lte": self.lte})
+        return ~cond if self.negate else cond
+
+
+@dataclass(frozen=True)
+class SiteFilter:
+    """site.users(...): Sourcegraph's filters over all users, soft-deleted ones included."""
+
+    query: str | None = None
+    site_admin: bool | None = None
+    username: str | None = None
+    email: str | None = None
+    created_at: DateRange | None = None
+    last_active_at: DateRange | None = None
+    deleted_at: DateRange | None = None
+    # eventsCount: every user has 0 events here; False when the asked range excludes 0.
+    zero_events_in_range: bool = True
+
+    def rows(self) -> QuerySet[User]:
+        rows = matching(self.query, deleted=None)
+        if not self.zero_events_in_range:
+            return rows.none()
+        if self.site_admin is not None:
+            rows = rows.filter(site_admin=self.site_admin)
+        if self.username:
+            rows = rows.filter(username__icontains=self.username)
+        if self.email:
+            rows = rows.filter(emails__email__icontains=self.email).distinct()
+        for field, rng in (
+            ("created_at", self.created_at),
+            ("last_login", self.last_active_at),
+            ("deleted_at", self.deleted_at),
+        ):
+            if rng is not None:
+                rows = rows.filter(rng.q(field))
+        return rows
+
+
+# site.users(...).nodes(orderBy:) columns; EVENTS_COUNT has no column here (always 0).
+ORDER = {
+    "USERNAME": "username",
+    "EMAIL": "primary_email",
+    "EVENTS_COUNT": "pk",
+    "LAST_ACTIVE_AT": "last_login",
+    "CREATED_AT": "created_at",
+    "DELETED_AT": "deleted_at",
+    "SITE_ADMIN": "site_admin",
+}
 
 
 def window(
-    actor: User | None, limit: int | None, offset: int | None, query: str | None = None
+    actor: User | None,
+    where: SiteFilter,
+    limit: int | None,
+    offset: int | None,
+    order_by: str | None = None,
+    descending: bool = False,
 ) -> list[User]:
-    """`site.users.nodes(limit, offset)`: the offset-paged form, soft-deleted users included."""
+    """`site.users.nodes(limit, offset, orderBy, descending)`: offset pages, as Sourcegraph."""
     require_admin(actor)
-    n = paging.check_first(limit, 50)
+    n = paging.check_first(limit, 100)
     start = offset or 0
     if start < 0:
         raise UserError(f"offset: must be 0 or more (got {start})")
-    rows = _with_relations(matching(query, deleted=None)).order_by("pk")
-    return list(rows[start : start + n])
+    column = ORDER.get(order_by or "", "pk")
+    ordering = [f"-{column}" if descending else column, "pk"]
+    rows = _with_relations(where.rows())
+    if column == "primary_email":
+        primary = UserEmail.objects.filter(user=OuterRef("pk"), is_primary=True)
+        rows = rows.annotate(primary_email=Subquery(primary.values("email")[:1]))
+    return list(rows.order_by(*ordering)[start : start + n])
 
 
-def count(actor: User | None, query: str | None = None) -> int:
+def count(actor: User | None, where: SiteFilter) -> int:
     require_admin(actor)
-    return matching(query, deleted=None).count()
+    return where.rows().count()
 
 
 def lookup(actor: User | None, username: str | None, email: str | None) -> User | None:

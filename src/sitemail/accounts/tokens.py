@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.db import transaction
 from django.db.models import Q, QuerySet
@@ -53,6 +53,13 @@ def _live() -> Q:
     return Q(deleted_at__isnull=True, user__deleted_at__isnull=True) & (
         Q(expires_at__isnull=True) | Q(expires_at__gt=now)
     )
+
+
+def expiry_after(seconds: int) -> datetime:
+    """createAccessToken(durationSeconds:), as newer Sourcegraph clients send it."""
+    if seconds <= 0:
+        raise UserError("durationSeconds: must be more than 0")
+    return timezone.now() + timedelta(seconds=min(seconds, 100 * 365 * 86400))
 
 
 def issue(

@@ -125,8 +125,13 @@ class AccountsMutation:
         scopes: list[str],
         note: str,
         expires_at: datetime | None = None,
+        duration_seconds: int | None = None,
     ) -> CreateAccessTokenResult:
         actor = info.context.require_user()
+        if duration_seconds is not None:
+            if expires_at is not None:
+                raise UserError("give expiresAt or durationSeconds, not both")
+            expires_at = tokens.expiry_after(duration_seconds)
         row, secret = await _run(
             lambda: tokens.issue(actor, _user(user), scopes, note, expires_at=expires_at)
         )

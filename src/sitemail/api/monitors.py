@@ -215,8 +215,26 @@ class MonitorSlackWebhook(_ActionBase, Node):
     url: str
 
 
+@strawberry.type(
+    description="A batch change action: part of Sourcegraph's union so its clients' documents "
+    "validate; sitemail has no batch changes, so none is ever returned."
+)
+class MonitorBatchChange(Node):
+    id: strawberry.ID
+    enabled: bool
+
+    @strawberry.field
+    def events(
+        self, first: int | None = 50, after: str | None = None
+    ) -> MonitorActionEventConnection:
+        return MonitorActionEventConnection(
+            nodes=[], total_count=0, page_info=PageInfo(has_next_page=False, end_cursor=None)
+        )
+
+
 MonitorAction = Annotated[
-    MonitorEmail | MonitorWebhook | MonitorSlackWebhook, strawberry.union("MonitorAction")
+    MonitorEmail | MonitorWebhook | MonitorSlackWebhook | MonitorBatchChange,
+    strawberry.union("MonitorAction"),
 ]
 
 

@@ -13,55 +13,16 @@ from sitemail.accounts.users import UserError, get_by_id
 from sitemail.api.common import EmptyResponse, Node, PageInfo, decode_id, node_id
 from sitemail.api.common import run as _run
 from sitemail.api.context import Info
-from sitemail.api.users import Namespace, User
+from sitemail.api.users import Namespace, User, UserConnection
 from sitemail.orgs import instance, invitations, service
 from sitemail.orgs.models import Organization as OrgModel
 from sitemail.orgs.models import OrganizationInvitation as InvitationModel
-from sitemail.paging import Page
 
 
 @strawberry.enum
 class OrganizationInvitationResponseType(enum.Enum):
     ACCEPT = "ACCEPT"
     REJECT = "REJECT"
-
-
-@strawberry.type(description="An organization's members: a page of users.")
-class UserList:
-    org: strawberry.Private[OrgModel]
-    first: strawberry.Private[int | None]
-    after: strawberry.Private[str | None]
-    query: strawberry.Private[str | None]
-    page_cache: strawberry.Private[list[Page[UserModel]]]
-
-    async def _page(self, info: Info) -> Page[UserModel]:
-        if not self.page_cache:  # nodes, totalCount and pageInfo share one page
-            viewer = info.context.user
-            self.page_cache.append(
-                await _run(
-                    lambda: service.member_page(
-                        viewer, self.org, self.first, self.after, self.query
-                    )
-                )
-            )
-        return self.page_cache[0]
-
-    @strawberry.field
-    async def nodes(self, info: Info) -> list[User]:
-        return [User.of(u) for u in (await self._page(info)).rows]
-
-    @strawberry.field
-    async def total_count(self, info: Info) -> int:
-        counted = getattr(self.org, "member_count", None)  # annotated on organizations pages
-        if counted is not None and self.query is None:
-            viewer = info.context.user
-            await _run(lambda: service.require_member_or_admin(viewer, self.org))
-            return int(counted)
-        return (await self._page(info)).total
-
-    @strawberry.field
-    async def page_info(self, info: Info) -> PageInfo:
-        return PageInfo.of(await self._page(info))
 
 
 @strawberry.type(description="Settings: sitemail keeps none for users or organizations.")
@@ -136,13 +97,16 @@ class Org(Node, Namespace):
         )
 
     @strawberry.field(description="Members (visible to members and site admins).")
-    def members(
+    async def members(
         self,
+        info: Info,
         first: int | None = None,
         after: str | None = None,
         query: str | None = None,
-    ) -> UserList:
-        return UserList(org=self.model, first=first, after=after, query=query, page_cache=[])
+    ) -> UserConnection:
+        viewer = info.context.user
+        page = await _run(lambda: service.member_page(viewer, self.model, first, after, query))
+        return UserConnection.of(page)
 
     @strawberry.field(description="Pending, unexpired invitations (members and site admins).")
     async def pending_invitations(self, info: Info) -> InvitationList:

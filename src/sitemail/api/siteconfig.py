@@ -11,7 +11,7 @@ from graphql import GraphQLError
 from sitemail.accounts import notify, tokens
 from sitemail.api.common import Node, node_id, run
 from sitemail.api.context import Info
-from sitemail.api.users import AccessTokenConnection, SiteUsers
+from sitemail.api.users import AccessTokenConnection, SiteUsers, site_users
 from sitemail.siteconfig import service
 
 
@@ -47,9 +47,13 @@ class Site(Node):
     async def sends_email_verification_emails(self) -> bool:
         return await run(notify.email_enabled)
 
-    @strawberry.field(description="All users, soft-deleted ones too (site admins).")
-    def users(self, query: str | None = None) -> SiteUsers:
-        return SiteUsers(query=query)
+    users: SiteUsers = strawberry.field(
+        resolver=site_users, description="All users, soft-deleted ones too (site admins)."
+    )
+
+    @strawberry.field(description="Whether the viewer can restart the site: never here.")
+    def can_reload_site(self) -> bool:
+        return False
 
     @strawberry.field(description="Every user's access tokens, newest first (site admins).")
     async def access_tokens(

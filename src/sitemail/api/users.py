@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import Enum
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
@@ -203,6 +204,7 @@ class SiteUser:
     last_active_at: datetime | None
     deleted_at: datetime | None
     locked: bool
+    events_count: float
 
     @classmethod
     def of(cls, user: UserModel) -> SiteUser:
@@ -217,25 +219,93 @@ class SiteUser:
             last_active_at=user.last_login,
             deleted_at=user.deleted_at,
             locked=user.locked_until is not None,
+            events_count=0.0,  # sitemail keeps no event log
         )
+
+
+@strawberry.enum
+class SiteUserOrderBy(Enum):
+    USERNAME = "USERNAME"
+    EMAIL = "EMAIL"
+    EVENTS_COUNT = "EVENTS_COUNT"
+    LAST_ACTIVE_AT = "LAST_ACTIVE_AT"
+    CREATED_AT = "CREATED_AT"
+    DELETED_AT = "DELETED_AT"
+    SITE_ADMIN = "SITE_ADMIN"
+
+
+@strawberry.input(description="Within [gte, lte]; empty: the date is unset; not: negate.")
+class SiteUsersDateRangeInput:
+    lte: datetime | None = None
+    gte: datetime | None = None
+    not_: bool | None = strawberry.field(name="not", default=None)
+    empty: bool | None = None
+
+    def range(self) -> directory.DateRange:
+        return directory.DateRange(
+            gte=self.gte, lte=self.lte, empty=self.empty, negate=bool(self.not_)
+        )
+
+
+@strawberry.input(description="Within [gte, lte].")
+class SiteUsersNumberRangeInput:
+    gte: float | None = None
+    lte: float | None = None
 
 
 @strawberry.type(description="site.users: all users, soft-deleted ones included (site admins).")
 class SiteUsers:
-    query: strawberry.Private[str | None]
+    where: strawberry.Private[directory.SiteFilter]
 
     @strawberry.field
-    async def total_count(self, info: Info) -> int:
+    async def total_count(self, info: Info) -> float:
         viewer = info.context.user
-        return await run(lambda: directory.count(viewer, self.query))
+        return await run(lambda: directory.count(viewer, self.where))
 
     @strawberry.field
     async def nodes(
-        self, info: Info, limit: int | None = None, offset: int | None = None
+        self,
+        info: Info,
+        limit: int | None = None,
+        offset: int | None = None,
+        order_by: SiteUserOrderBy | None = None,
+        descending: bool | None = None,
     ) -> list[SiteUser]:
         viewer = info.context.user
-        rows = await run(lambda: directory.window(viewer, limit, offset, self.query))
+        column = order_by.value if order_by is not None else None
+        rows = await run(
+            lambda: directory.window(viewer, self.where, limit, offset, column, bool(descending))
+        )
         return [SiteUser.of(u) for u in rows]
+
+
+def _zero_in(r: SiteUsersNumberRangeInput | None) -> bool:
+    return r is None or ((r.gte is None or r.gte <= 0) and (r.lte is None or r.lte >= 0))
+
+
+def site_users(
+    query: str | None = None,
+    site_admin: bool | None = None,
+    username: str | None = None,
+    email: str | None = None,
+    last_active_at: SiteUsersDateRangeInput | None = None,
+    deleted_at: SiteUsersDateRangeInput | None = None,
+    created_at: SiteUsersDateRangeInput | None = None,
+    events_count: SiteUsersNumberRangeInput | None = None,
+) -> SiteUsers:
+    """`site.users(...)`: the filters; rows are read when nodes or totalCount is asked for."""
+    # eventsCount: sitemail keeps no event log, so every user counts 0 events.
+    where = directory.SiteFilter(
+        query=query,
+        site_admin=site_admin,
+        username=username,
+        email=email,
+        created_at=created_at.range() if created_at else None,
+        last_active_at=last_active_at.range() if last_active_at else None,
+        deleted_at=deleted_at.range() if deleted_at else None,
+        zero_events_in_range=_zero_in(events_count),
+    )
+    return SiteUsers(where=where)
 
 
 def require_visible(viewer: UserModel | None, user: UserModel) -> None:
@@ -265,7 +335,8 @@ class UserQuery:
         first: int | None = None,
         after: str | None = None,
         query: str | None = None,
+        tag: str | None = None,
     ) -> UserConnection:
         viewer = info.context.user
-        page = await run(lambda: directory.page(viewer, first, after, query))
+        page = await run(lambda: directory.page(viewer, first, after, query, tag=tag))
         return UserConnection.of(page)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Q
+from django.db.models import Prefetch, Q
 
 from sitemail import paging
 from sitemail.accounts.models import User
@@ -25,7 +25,18 @@ def get_by_id(org_id: int) -> Organization:
     return org
 
 
+def _prefetched_members(org: Organization) -> list[User] | None:
+    """The members loaded with an organizations page (no query), or None if not loaded."""
+    cache = getattr(org, "_prefetched_objects_cache", {})
+    if "members" not in cache:
+        return None
+    return sorted((m.user for m in org.members.all()), key=lambda u: u.pk)
+
+
 def is_member(org: Organization, user: User) -> bool:
+    loaded = _prefetched_members(org)
+    if loaded is not None:
+        return any(u.pk == user.pk for u in loaded)
     return OrganizationMember.objects.filter(org=org, user=user).exists()
 
 
@@ -103,6 +114,9 @@ def member_page(
 ) -> paging.Page[User]:
     """Org.members(first, after, query): members and site admins see the list."""
     require_member_or_admin(actor, org)
+    loaded = _prefetched_members(org)
+    if loaded is not None and not query:
+        return paging.in_memory(loaded, first, after, newest_first=False)
     rows = User.objects.filter(org_memberships__org=org)
     if query:
         rows = rows.filter(username__icontains=query.strip())
@@ -114,7 +128,10 @@ def page(
 ) -> paging.Page[Organization]:
     """`organizations`: every organization, for site admins (as in Sourcegraph)."""
     require_admin(actor)
-    rows = Organization.objects.annotate(member_count=Count("members"))
+    members = OrganizationMember.objects.filter(user__deleted_at__isnull=True)
+    rows = Organization.objects.prefetch_related(
+        Prefetch("members", queryset=members.select_related("user"))
+    )
     if query:
         text = query.strip()
         rows = rows.filter(Q(name__icontains=text) | Q(display_name__icontains=text))
