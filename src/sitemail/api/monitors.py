@@ -269,7 +269,7 @@ def _actions(
     rows: list[Action], first: int | None, after: str | None, runs: list[ActionRun] | None
 ) -> MonitorActionConnection:
     page = paging.in_memory(rows, first, after, newest_first=False)
-    nodes = [
+    nodes: list[MonitorEmail | MonitorWebhook | MonitorSlackWebhook | MonitorBatchChange] = [
         _action(a, None if runs is None else [r for r in runs if r.action_id == a.pk])
         for a in page.rows
     ]
