@@ -10,7 +10,15 @@ import strawberry
 
 from sitemail.accounts.models import User as UserModel
 from sitemail.accounts.users import UserError, get_by_id
-from sitemail.api.common import EmptyResponse, Node, PageInfo, decode_id, node_id
+from sitemail.api.common import (
+    EmptyResponse,
+    Node,
+    PageInfo,
+    decode_id,
+    node_id,
+    prefetched,
+    run_unless,
+)
 from sitemail.api.common import run as _run
 from sitemail.api.context import Info
 from sitemail.api.users import Namespace, User, UserConnection
@@ -137,7 +145,8 @@ class OrgConnection:
 
 async def orgs_of(user: UserModel) -> OrgConnection:
     """User.organizations (read from the users page's prefetch when there is one)."""
-    orgs = await _run(lambda: [m.org for m in user.org_memberships.all()])
+    loaded = prefetched(user, "org_memberships")
+    orgs = await run_unless(loaded, lambda: [m.org for m in user.org_memberships.all()])
     orgs.sort(key=lambda o: o.name)
     return OrgConnection(
         nodes=[Org.of(o) for o in orgs],

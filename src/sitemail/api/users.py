@@ -14,7 +14,7 @@ from sitemail.accounts.models import AccessToken as AccessTokenModel
 from sitemail.accounts.models import User as UserModel
 from sitemail.accounts.models import UserEmail as UserEmailModel
 from sitemail.accounts.users import require_self_or_admin
-from sitemail.api.common import Node, PageInfo, node_id, run
+from sitemail.api.common import Node, PageInfo, node_id, prefetched, run, run_unless
 from sitemail.api.context import Info
 from sitemail.paging import Page
 
@@ -103,13 +103,15 @@ class User(Node, Namespace):
     @strawberry.field(description="The user's emails (the user or a site admin; else an error).")
     async def emails(self, info: Info) -> list[UserEmail]:
         viewer = info.context.user
-        rows = await run(lambda: email_service.list_for(viewer, self.model))
+        loaded = prefetched(self.model, "emails")
+        rows = await run_unless(loaded, lambda: email_service.list_for(viewer, self.model))
         return [UserEmail.of(r, self.model, viewer) for r in rows]
 
     @strawberry.field(description="The verified primary email, if any.")
     async def primary_email(self, info: Info) -> UserEmail | None:
         viewer = info.context.user
-        rows = await run(lambda: email_service.list_for(viewer, self.model))
+        loaded = prefetched(self.model, "emails")
+        rows = await run_unless(loaded, lambda: email_service.list_for(viewer, self.model))
         return next(
             (UserEmail.of(r, self.model, viewer) for r in rows if r.is_primary and r.verified),
             None,
