@@ -20,6 +20,7 @@ from sitemail.monitors.models import (
     RepoState,
     TriggerRun,
 )
+from sitemail.siteconfig import service as siteconfig
 from tests.accounts.conftest import configure, received, text_of
 from tests.api import sourcegraph_ops as ops
 from tests.api.conftest import Actor, make_actor
@@ -30,7 +31,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def hook() -> Iterator[Hook]:
+def hook(sg_site: None) -> Iterator[Hook]:
+    """A loopback webhook receiver, allowed by codeMonitors.webhooks.allowedHosts."""
+    siteconfig.patch({("codeMonitors.webhooks.allowedHosts",): ["127.0.0.1"]})
+    siteconfig.clear_cache()
     h = Hook()
     yield h
     h.server.shutdown()
@@ -42,7 +46,7 @@ def _monitor(owner: User, description: str = "TODOs") -> CodeMonitor:
         query="type:diff TODO",
         actions=[
             service.ActionSpec(type="email", recipients=[owner.pk]),
-            service.ActionSpec(type="webhook", url="http://127.0.0.1:9/hook"),
+            service.ActionSpec(type="webhook", url="https://hooks.example.com/hook"),
         ],
     )
     return service.create(owner, owner.pk, spec)

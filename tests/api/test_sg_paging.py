@@ -110,7 +110,7 @@ def test_monitor_events_page_query_count_does_not_grow_with_page_size() -> None:
         query="type:diff TODO",
         actions=[
             service.ActionSpec(type="email", recipients=[owner.pk]),
-            service.ActionSpec(type="webhook", url="http://127.0.0.1:9/hook"),
+            service.ActionSpec(type="webhook", url="https://hooks.example.com/hook"),
         ],
     )
     monitor: CodeMonitor = service.create(owner, owner.pk, spec)

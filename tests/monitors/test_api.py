@@ -95,7 +95,7 @@ def test_create_run_and_read_logs_through_graphql(
     ]
     [action_event] = event["actions"]["nodes"][0]["events"]["nodes"]
     assert action_event["status"] == "SUCCESS"
-    assert "alice@example.com" in action_event["message"]
+    assert "enqueued email to alice" in action_event["message"]
 
 
 def test_update_toggle_delete_and_ownership(
@@ -114,7 +114,7 @@ def test_update_toggle_delete_and_ownership(
         actions: [
           {email: {id: $e, update: {enabled: true, priority: CRITICAL, recipients: $to,
                                     header: "h"}}},
-          {webhook: {update: {enabled: true, url: "http://127.0.0.1:9/hook"}}}
+          {webhook: {update: {enabled: true, url: "https://hooks.example.com/hook"}}}
         ]) { description trigger { ... on MonitorQuery { query } }
              actions { nodes { ... on MonitorEmail { id priority }
                                ... on MonitorWebhook { url } } } }
@@ -125,7 +125,7 @@ def test_update_toggle_delete_and_ownership(
     assert got["trigger"]["query"] == "type:commit author:bob fix"
     assert got["actions"]["nodes"] == [
         {"id": email_id, "priority": "CRITICAL"},
-        {"url": "http://127.0.0.1:9/hook"},
+        {"url": "https://hooks.example.com/hook"},
     ]
 
     bob = create_user("bob", "bob@example.com")

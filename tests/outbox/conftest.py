@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
-from collections.abc import Callable, Coroutine, Sequence
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -15,8 +16,9 @@ from django.db import connection
 
 from sitemail.siteconfig import service as siteconfig
 from sitemail.siteconfig.typed import EmailSettings, SiteSettings, SMTPConfig
+from sitemail.smtp.base import NextMessage, Transport
 from sitemail.smtp.errors import MailError
-from sitemail.smtp.transport import NextMessage, SMTPTransport, Transport
+from sitemail.smtp.transport import SMTPTransport
 
 T = TypeVar("T")
 
@@ -120,6 +122,10 @@ class _RecordingTransport:
             attempt.error = err
             raise
 
+    @property
+    def connected(self) -> bool:
+        return self.inner.connected
+
     async def close(self) -> None:
         await self.inner.close()
 
@@ -145,3 +151,22 @@ class Clock:
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
+
+
+async def wait_until(
+    condition: Callable[[], Awaitable[bool] | bool],
+    timeout: float,
+    what: str,
+    every: float = 0.05,
+) -> None:
+    """Poll `condition` until true; fail the test with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if not isinstance(result, bool):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        await asyncio.sleep(every)

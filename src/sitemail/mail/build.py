@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.utils import format_datetime
 
-from email_validator import EmailNotValidError, validate_email
-
+from sitemail.mail.address import ENCODED_WORD, AddressError
+from sitemail.mail.address import parse as parse_address
 from sitemail.mail.headers import (
     LINESEP,
     address_list,
@@ -23,30 +23,13 @@ from sitemail.mail.headers import (
 from sitemail.mail.mime import alternative
 from sitemail.mail.render import Rendered
 from sitemail.siteconfig.typed import SiteSettings
+from sitemail.smtp import rules
 
 NO_FROM_ADDRESS = (
     "email.address is not set in the site configuration; set it to the From address, "
     "e.g. noreply@example.com"
 )
 
-# Headers sitemail writes itself (or never writes, like Bcc): an extra header may not add a
-# second copy of one.
-RESERVED_HEADERS = frozenset(
-    {
-        "from",
-        "sender",
-        "to",
-        "cc",
-        "bcc",
-        "subject",
-        "date",
-        "message-id",
-        "mime-version",
-        "auto-submitted",
-        "content-type",
-        "content-transfer-encoding",
-    }
-)
 
 _MESSAGE_ID = re.compile(r"<[!-;=?-~]+@[!-;=?-~]+>")  # printable ASCII except < > and space
 
@@ -77,22 +60,12 @@ class Prepared:
 
 
 def _check(value: str) -> tuple[str, str] | str:
-    """email-validator's verdict: (local part, ASCII domain), or why the address is invalid."""
+    """The address rule's verdict: (local part, ASCII domain), or why the address is invalid."""
     try:
-        # No DNS: delivery is the SMTP server's business. Internal single-label domains are
-        # fine on a self-hosted instance; non-ASCII local parts would need SMTPUTF8.
-        result = validate_email(
-            value,
-            check_deliverability=False,
-            globally_deliverable=False,
-            test_environment=True,
-            allow_smtputf8=False,
-        )
-    except EmailNotValidError as exc:
+        parsed = parse_address(value)
+    except AddressError as exc:
         return str(exc)
-    assert result.ascii_email is not None  # always set when allow_smtputf8 is False
-    local, _, domain = result.ascii_email.rpartition("@")
-    return local, domain
+    return parsed.local, parsed.ascii_domain
 
 
 @functools.lru_cache(maxsize=256)
@@ -112,7 +85,8 @@ def _validated(value: str) -> tuple[str, str] | str:
     error message, comes from email-validator itself (tests/mail check both agree).
     """
     local, at, domain = value.rpartition("@")
-    if at and _PLAIN_LOCAL.fullmatch(local) and len(value) <= _EMAIL_MAX_LENGTH:
+    plain = _PLAIN_LOCAL.fullmatch(local) and ENCODED_WORD not in local
+    if at and plain and len(value) <= _EMAIL_MAX_LENGTH:
         ascii_domain = _domain(domain)
         if ascii_domain is not None and len(local) + 1 + len(ascii_domain) <= _EMAIL_MAX_LENGTH:
             return local, ascii_domain
@@ -159,7 +133,7 @@ def _extra_headers(
         for key, value in items:
             if not is_field_name(key):
                 raise MailBuildError(field, f"{field}: invalid header name {key!r}")
-            if key.lower() in RESERVED_HEADERS:
+            if rules.is_reserved_header(key):
                 raise MailBuildError(
                     field, f"{field}: {key!r} is set by sitemail and cannot be added"
                 )

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from sitemail import outbox
 from sitemail.accounts.models import User, UserEmail
+from sitemail.monitors import access, egress
 from sitemail.monitors.models import Action, ActionRun, WebhookDelivery
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,8 @@ def enqueue_emails(
     is_test: bool = False,
 ) -> tuple[list[str], list[str]]:
     """One email per recipient with a verified primary address (SPEC 3), in the caller's
-    transaction. Returns (addresses enqueued, reasons recipients were skipped)."""
+    transaction. Returns (usernames mailed, reasons recipients were skipped). Logs name users,
+    never addresses: the owner may see them, and an address is the recipient's own business."""
     shown = list(results[:EMAIL_RESULTS]) if include_results else []
     context = {
         "description": description,
@@ -95,7 +97,7 @@ def enqueue_emails(
             skipped.append(f"skipped {user.username}: no verified primary email address")
             continue
         outbox.enqueue("code_monitor", address, context)
-        sent.append(address)
+        sent.append(user.username)
     return sent, skipped
 
 
@@ -109,8 +111,12 @@ def run_email(
     results: Sequence[dict[str, Any]],
     count: int,
 ) -> ActionRun:
+    # Recipients are checked again at each run: one may have left the owner's organizations.
+    allowed = access.possible_recipients(action.monitor.owner)
+    recipients = list(action.recipients.all())
+    left = [f"skipped {u.username}: no longer allowed" for u in recipients if u.pk not in allowed]
     sent, skipped = enqueue_emails(
-        recipients=list(action.recipients.all()),
+        recipients=[u for u in recipients if u.pk in allowed],
         description=description,
         query_text=query_text,
         monitor_id=monitor_id,
@@ -120,7 +126,7 @@ def run_email(
         results=results,
         count=count,
     )
-    notes = [f"enqueued email to {a}" for a in sent] + skipped
+    notes = [f"enqueued email to {a}" for a in sent] + skipped + left
     return ActionRun.objects.create(
         action=action,
         trigger_run_id=trigger_run_id,
@@ -202,16 +208,21 @@ def _backoff(attempts: int) -> timedelta:
 
 
 def _post(url: str, payload: dict[str, Any]) -> tuple[bool, bool, str]:
-    """(delivered, retryable, note) for one POST."""
+    """(delivered, retryable, note) for one POST.
+
+    SECURITY: the note never carries the network's error text (refused, reset, timed out...):
+    that would make the action log a port scanner."""
     try:
-        response = httpx.post(
+        response = egress.post_json(
             url,
-            json=payload,
+            payload,
             timeout=WEBHOOK_TIMEOUT,
             headers={"User-Agent": f"{django_settings.PRODUCT_NAME} code monitor (sitemail)"},
         )
-    except httpx.HTTPError as exc:
-        return False, True, f"{type(exc).__name__}: {exc}"
+    except egress.Refused as exc:
+        return False, False, f"refused: {exc}"
+    except httpx.HTTPError:
+        return False, True, "failed: no HTTP response"
     note = f"HTTP {response.status_code}"
     if response.is_success:
         return True, False, note

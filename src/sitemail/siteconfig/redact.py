@@ -41,6 +41,9 @@ def secret_paths(doc: dict[str, Any]) -> list[SecretPath]:
         if isinstance(header, dict) and header.get("sensitive") is True:
             if _is_set(header.get("value")):
                 paths.append(("email.smtp", "additionalHeaders", i, "value"))
+    dkim = doc.get("email.dkim")
+    if isinstance(dkim, dict) and _is_set(dkim.get("privateKey")):
+        paths.append(("email.dkim", "privateKey"))
     invitations = doc.get("organizationInvitations")
     if isinstance(invitations, dict) and _is_set(invitations.get("signingKey")):
         paths.append(("organizationInvitations", "signingKey"))
