@@ -14,7 +14,9 @@ from sitemail.accounts.models import AccessToken as AccessTokenModel
 from sitemail.accounts.models import User as UserModel
 from sitemail.accounts.models import UserEmail as UserEmailModel
 from sitemail.accounts.users import require_self_or_admin
-from sitemail.api.common import Node, PageInfo, node_id, prefetched, run, run_unless
+from sitemail.api.common import Node, PageInfo, prefetched, run, run_unless
+from sitemail.api.common import decode_id as decode_id  # re-exported: older imports
+from sitemail.api.common import node_id as node_id
 from sitemail.api.context import Info
 from sitemail.paging import Page
 
