@@ -143,3 +143,47 @@ def test_monitor_events_page_query_count_does_not_grow_with_page_size() -> None:
     assert small["node"]["events"]["pageInfo"]["hasNextPage"] is True
     assert large_queries == small_queries, (small_queries, large_queries)
     assert large_queries <= 12
+
+
+def test_monitor_logs_page_query_count_does_not_grow_with_the_number_of_monitors() -> None:
+    owner = create_user("bob", "bob@example.com")
+    token = tokens.create(owner)[1]
+    now = datetime.now(UTC)
+    for i in range(40):
+        spec = service.MonitorSpec(
+            description=f"monitor {i}",
+            query="type:diff TODO",
+            actions=[service.ActionSpec(type="email", recipients=[owner.pk])],
+        )
+        monitor = service.create(owner, owner.pk, spec)
+        action = monitor.actions.get()
+        for _ in range(3):
+            run = TriggerRun.objects.create(
+                monitor=monitor,
+                query=monitor.query,
+                status="SUCCESS",
+                started_at=now,
+                finished_at=now,
+            )
+            ActionRun.objects.create(action=action, trigger_run=run, status="SUCCESS")
+
+    def logs(first: int) -> tuple[Any, int]:
+        return _post(
+            token,
+            ops.WEB_MONITOR_TRIGGER_EVENTS,
+            first=first,
+            after=None,
+            triggerEventsFirst=2,
+            triggerEventsAfter=None,
+        )
+
+    few, few_queries = logs(2)
+    many, many_queries = logs(40)
+    nodes = many["currentUser"]["monitors"]["nodes"]
+    assert len(nodes) == 40 and len(few["currentUser"]["monitors"]["nodes"]) == 2
+    events = nodes[-1]["trigger"]["events"]
+    assert events["totalCount"] == 3 and len(events["nodes"]) == 2
+    assert events["pageInfo"]["hasNextPage"] is True
+    [email] = events["nodes"][0]["actions"]["nodes"]
+    assert [e["status"] for e in email["events"]["nodes"]] == ["SUCCESS"]
+    assert many_queries == few_queries, (few_queries, many_queries)

@@ -337,12 +337,31 @@ class MonitorQuery(Node):
     async def events(
         self, info: Info, first: int | None = 50, after: str | None = None
     ) -> MonitorTriggerEventConnection:
-        rows, acts = await run(lambda: service.events_page(self.monitor, first, after))
+        loader = info.context.loader("monitor_events", _load_events)
+        rows, acts = await loader.load((self.monitor, first, after))
         return MonitorTriggerEventConnection(
             nodes=[_event(r, acts) for r in rows.rows],
             total_count=rows.total,
             page_info=PageInfo.of(rows),
         )
+
+
+EventsKey = tuple[CodeMonitor, int | None, str | None]
+EventsPage = tuple[Page[TriggerRun], list[Action]]
+
+
+async def _load_events(keys: list[EventsKey]) -> list[EventsPage]:
+    """One batch for every MonitorQuery.events of a request (grouped by first/after)."""
+
+    def load() -> list[EventsPage]:
+        found: dict[tuple[int, int | None, str | None], EventsPage] = {}
+        for first, after in {(f, a) for _, f, a in keys}:
+            monitors = list({m.pk: m for m, f, a in keys if (f, a) == (first, after)}.values())
+            for pk, page in service.events_pages(monitors, first, after).items():
+                found[(pk, first, after)] = page
+        return [found[(m.pk, f, a)] for m, f, a in keys]
+
+    return await run(load)
 
 
 MonitorTrigger = Annotated[MonitorQuery, strawberry.union("MonitorTrigger")]

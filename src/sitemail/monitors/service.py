@@ -9,7 +9,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from django.db import transaction
-from django.db.models import Prefetch, prefetch_related_objects
+from django.db.models import Count, F, Prefetch, Window, prefetch_related_objects
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from sitemail import paging
@@ -199,13 +200,38 @@ def page_for(
     return paging.page(rows.select_related("owner").prefetch_related(_ACTIONS), first, after)
 
 
-def events_page(
-    monitor: CodeMonitor, first: int | None, after: str | None
-) -> tuple[paging.Page[TriggerRun], list[Action]]:
-    """A page of trigger runs, newest first, with their action runs: a constant query count."""
-    page = paging.page(monitor.trigger_runs.all(), first, after, newest_first=True)
-    prefetch_related_objects(page.rows, "action_runs")
-    return page, list(monitor.actions.all())
+def events_pages(
+    monitors: Sequence[CodeMonitor], first: int | None, after: str | None
+) -> dict[int, tuple[paging.Page[TriggerRun], list[Action]]]:
+    """Each monitor's page of trigger runs, newest first, with their action runs.
+
+    Three queries for any number of monitors and any page size (a window function ranks each
+    monitor's runs), so a list of monitors with their logs costs no query per monitor.
+    """
+    n = paging.check_first(first, 50)
+    ids = [m.pk for m in monitors]
+    totals = dict(
+        TriggerRun.objects.filter(monitor_id__in=ids)
+        .values_list("monitor_id")
+        .annotate(n=Count("pk"))
+        .values_list("monitor_id", "n")
+    )
+    rows = TriggerRun.objects.filter(monitor_id__in=ids)
+    if after is not None:
+        rows = rows.filter(pk__lt=paging.decode_cursor(after))
+    rank = Window(RowNumber(), partition_by=[F("monitor_id")], order_by=F("pk").desc())
+    ranked = list(
+        rows.annotate(rank=rank).filter(rank__lte=n + 1).order_by("monitor_id", "-pk")
+        if n
+        else rows.none()
+    )
+    prefetch_related_objects(ranked, "action_runs")
+    pages: dict[int, tuple[paging.Page[TriggerRun], list[Action]]] = {}
+    for monitor in monitors:
+        mine = [r for r in ranked if r.monitor_id == monitor.pk]
+        page = paging.Page(rows=mine[:n], total=totals.get(monitor.pk, 0), has_next=len(mine) > n)
+        pages[monitor.pk] = (page, list(monitor.actions.all()))
+    return pages
 
 
 def list_for(user: User) -> list[CodeMonitor]:
@@ -299,7 +325,7 @@ __all__ = [
     "check_query",
     "create",
     "delete",
-    "events_page",
+    "events_pages",
     "get_for",
     "list_for",
     "page_for",
