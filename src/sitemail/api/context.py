@@ -12,7 +12,6 @@ from strawberry.types import Info as StrawberryInfo
 
 from sitemail.accounts.models import User
 
-
 K = TypeVar("K")
 V = TypeVar("V")
 
