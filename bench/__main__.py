@@ -1,11 +1,11 @@
-"""`python -m bench delivery|monitors|dkim [--smoke] [--n N] [--rounds R] [--json PATH]`."""
+"""`python -m bench delivery|peers|scale|monitors|dkim [--smoke] [--json PATH] ...`."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from bench import delivery, dkim, monitors
+from bench import delivery, dkim, monitors, peers, scale
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,10 +17,19 @@ def main(argv: list[str] | None = None) -> int:
     monitors.add_arguments(p)
     p = sub.add_parser("dkim", help="enqueue throughput with DKIM signing off, RSA and Ed25519")
     dkim.add_arguments(p)
+    p = sub.add_parser("peers", help="sitemail next to post-office, mailer, Celery, plain Django")
+    peers.add_arguments(p)
+    p = sub.add_parser("scale", help="drain, /metrics, email log, retention at 1M outbox rows")
+    scale.add_arguments(p)
     args = parser.parse_args(argv)
-    if args.command == "dkim":
-        return dkim.run(args)
-    return monitors.run(args) if args.command == "monitors" else delivery.run(args)
+    runs = {
+        "monitors": monitors.run,
+        "peers": peers.run,
+        "delivery": delivery.run,
+        "dkim": dkim.run,
+        "scale": scale.run,
+    }
+    return runs[args.command](args)
 
 
 if __name__ == "__main__":

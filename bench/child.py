@@ -36,14 +36,16 @@ def _cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def _configure(port: int) -> None:
+def _configure(port: int, smtp: dict[str, Any] | None = None) -> None:
+    """email.smtp at the sink (no AUTH), or `smtp` as given (bench/auth.py's front)."""
     from sitemail.siteconfig import service
 
     service.patch(
         {
             ("externalURL",): "https://sourcegraph.example.com",
             ("email.address",): "noreply@example.com",
-            ("email.smtp",): {
+            ("email.smtp",): smtp
+            or {
                 "host": "127.0.0.1",
                 "port": port,
                 "authentication": "none",
@@ -73,7 +75,7 @@ def prepare(args: dict[str, Any]) -> dict[str, Any]:
     from sitemail.outbox.models import OutboxMessage
 
     call_command("migrate", verbosity=0)
-    _configure(args["port"])
+    _configure(args["port"], args.get("smtp"))
     OutboxMessage.objects.all().delete()
     n, through_service = args["n"], min(args["n"], args["service"])
     batch = 500
@@ -82,10 +84,19 @@ def prepare(args: dict[str, Any]) -> dict[str, Any]:
     with transaction.atomic():
         outbox.enqueue_many("django", _messages(50, n))
     OutboxMessage.objects.all().delete()
+    # "one": one outbox.enqueue per email (as a request sends one), `per_transaction` a commit.
+    one_by_one = args.get("api") == "one"
+    if one_by_one:
+        batch = int(args.get("per_transaction", 100))
     start, cpu0 = time.perf_counter(), _cpu()
     for i in range(0, through_service, batch):
+        chunk = _messages(min(batch, through_service - i), i)
         with transaction.atomic():
-            outbox.enqueue_many("django", _messages(min(batch, through_service - i), i))
+            if one_by_one:
+                for to, ctx in chunk:
+                    outbox.enqueue("django", to, ctx)
+            else:
+                outbox.enqueue_many("django", chunk)
     seconds, cpu = time.perf_counter() - start, _cpu() - cpu0
     table = OutboxMessage._meta.db_table
     cols = [
@@ -163,9 +174,10 @@ def worker(args: dict[str, Any]) -> dict[str, Any]:
         await asyncio.to_thread(sys.stdin.readline)
         cpu0 = _cpu()
         async with w:  # the production loop, until nothing is due
-            await w.run_until_idle()
+            # Idle means nothing due for this worker; others may still hold leased rows.
+            while await w.run_until_idle() or await asyncio.to_thread(queued):
+                await asyncio.sleep(0.05)
         cpu = _cpu() - cpu0
-        assert not await asyncio.to_thread(queued), "the worker went idle with rows queued"
         last = await sync_to_async(
             lambda: OutboxMessage.objects.aggregate(m=Max("sent_at"))["m"], thread_sensitive=False
         )()
@@ -252,7 +264,37 @@ def first_delivery(args: dict[str, Any]) -> dict[str, Any]:
     return {"latencies_ms": eventloop.run(main())}
 
 
+def message_parts(args: dict[str, Any]) -> dict[str, Any]:
+    """The subject, text and HTML sitemail renders for the benchmark's email, and its bytes:
+    the peers send these same parts."""
+    _setup()
+    from django.core.management import call_command
+
+    from sitemail.mail.build import build
+    from sitemail.mail.render import render
+    from sitemail.siteconfig import service
+
+    call_command("migrate", verbosity=0)
+    _configure(args["port"])
+    settings = service.get_settings()
+    (to, ctx), *_ = _messages(1)
+    rendered = render("django", ctx, settings)
+    data = build(settings, to, rendered).data
+    return {
+        "subject": rendered.subject,
+        "text": rendered.text,
+        "html": rendered.html,
+        "from": next(
+            line[6:].decode()
+            for line in data.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+            if line.startswith(b"From: ")
+        ),
+        "message_bytes": len(data),
+    }
+
+
 ROLES = {
+    "message_parts": message_parts,
     "prepare": prepare,
     "worker": worker,
     "pybaseline": pybaseline,

@@ -26,7 +26,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import sysinfo
+from bench import auth, sysinfo
+from bench.dbcpu import DbMeter, NoDb
 from bench.latency import DelayRelay
 from bench.sink import MissingTool, Sink, free_port, smtp_source
 
@@ -52,6 +53,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rss-rows", type=int, default=100000, help="queued rows for the RSS run")
     p.add_argument("--workdir", help="data directories (default: a temporary directory)")
     p.add_argument(
+        "--auth-compare",
+        action="store_true",
+        help="also run the SQLite worker with AUTH PLAIN and with XOAUTH2 (tokens from a "
+        "loopback OAuth 2.0 endpoint) through an AUTH front to the sink, interleaved per round",
+    )
+    p.add_argument(
+        "--auth-only",
+        action="store_true",
+        help="with --auth-compare: run only the PLAIN and XOAUTH2 cases (and report only them)",
+    )
+    p.add_argument(
         "--rtt-ms",
         type=float,
         default=10.0,
@@ -62,7 +74,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 # ---------------------------------------------------------------------------- children
 
 
-def _env(db: str, workdir: Path) -> dict[str, str]:
+def child_env(db: str, workdir: Path) -> dict[str, str]:
     # SITEMAIL_TEST_POSTGRES would point a child without DATABASE_URL at the test suite's
     # database: every child gets exactly the database chosen here.
     drop = ("DATABASE_URL", "SITEMAIL_DEV", "SITEMAIL_TEST_POSTGRES", "SITE_CONFIG_FILE")
@@ -77,16 +89,18 @@ def _env(db: str, workdir: Path) -> dict[str, str]:
     return env
 
 
-def _result(output: str) -> dict[str, Any]:
+def child_result(output: str) -> dict[str, Any]:
     for line in reversed(output.splitlines()):
         if line.startswith("RESULT "):
             return dict(json.loads(line[7:]))
     raise RuntimeError(f"no result from the benchmark child:\n{output[-3000:]}")
 
 
-def _child(role: str, args: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
+def run_child(
+    role: str, args: dict[str, Any], env: dict[str, str], module: str = "bench.child"
+) -> dict[str, Any]:
     proc = subprocess.run(
-        [sys.executable, "-m", "bench.child", role, json.dumps(args)],
+        [sys.executable, "-m", module, role, json.dumps(args)],
         env=env,
         cwd=ROOT,
         capture_output=True,
@@ -95,10 +109,10 @@ def _child(role: str, args: dict[str, Any], env: dict[str, str]) -> dict[str, An
     )
     if proc.returncode != 0:
         raise RuntimeError(f"bench child {role} failed:\n{proc.stdout}\n{proc.stderr[-4000:]}")
-    return _result(proc.stdout)
+    return child_result(proc.stdout)
 
 
-def _postgres(url: str) -> bool:
+def postgres_reachable(url: str) -> bool:
     """Reachable (creating the database if needed)?"""
     try:
         import psycopg
@@ -173,7 +187,9 @@ def run_limit_rtt(sink: Sink, size: dict[str, int], relay: DelayRelay) -> dict[s
 
 def run_pybaseline(sink: Sink, size: dict[str, int], workdir: Path) -> dict[str, Any]:
     with Meter(sink) as m:
-        r = _child("pybaseline", {"port": sink.port, "m": size["python"]}, _env("py", workdir))
+        r = run_child(
+            "pybaseline", {"port": sink.port, "m": size["python"]}, child_env("py", workdir)
+        )
     return _figure(size["python"], r["seconds"], r["cpu"], m)
 
 
@@ -184,10 +200,18 @@ def run_workers(
     opts: argparse.Namespace,
     n: int,
     port: int | None = None,
+    smtp: dict[str, Any] | None = None,
+    db: DbMeter | None = None,
 ) -> dict[str, Any]:
     """Pre-enqueue n, start `processes` workers, release them together, time the drain.
-    port: where email.smtp points (default the sink; a DelayRelay in front of it)."""
-    prep = _child("prepare", {"port": port or sink.port, "n": n, "service": opts.service}, env)
+    port: where email.smtp points (default the sink; a DelayRelay in front of it); smtp: the
+    whole email.smtp instead (the AUTH front of bench/auth.py); db: also measures the
+    database's CPU over the drain (bench peers)."""
+    db = db or NoDb()
+    prep_args = {"port": port or sink.port, "n": n, "service": opts.service, "smtp": smtp}
+    # bench peers: one outbox.enqueue per email, as the peers' APIs are called.
+    prep_args.update(getattr(opts, "enqueue_args", {}))
+    prep = run_child("prepare", prep_args, env)
     args = json.dumps({"concurrency": opts.concurrency, "batch_size": opts.batch_size})
     procs = [
         subprocess.Popen(
@@ -206,20 +230,24 @@ def run_workers(
         if line.strip() != "ready":
             raise RuntimeError(f"worker did not start: {line}{p.stdout.read()}")
     with Meter(sink) as m:
+        db.start()
         go = time.time()
         for p in procs:
             assert p.stdin is not None
             p.stdin.write("go\n")
             p.stdin.flush()
         outputs = [p.communicate(timeout=900)[0] for p in procs]
+        db.stop()
     if any(p.returncode for p in procs):
         raise RuntimeError(f"a worker failed: {outputs}")
-    results = [_result(o) for o in outputs]
+    results = [child_result(o) for o in outputs]
     sent = sum(r["sent"] for r in results)
     if sent != n or any(r["failed"] for r in results):
         raise RuntimeError(f"workers sent {sent} of {n}: {results}")
     last = max(r["last_sent_at"] for r in results)
     fig = _figure(sent, last - go, sum(r["cpu"] for r in results), m)
+    fig["client_cpu"] = sum(r["cpu"] for r in results)
+    fig["db_cpu"] = db.cpu
     fig["enqueue_rate"] = prep["enqueued"] / prep["enqueue_seconds"]
     fig["enqueue_cores"] = prep["enqueue_cpu"] / prep["enqueue_seconds"]
     fig["enqueue_ms"] = {
@@ -236,7 +264,7 @@ def first_delivery(
 ) -> list[float]:
     """Latencies (ms) from the enqueuing commit to sent; external: a `sitemail worker`."""
     if prepare:
-        _child("prepare", {"port": sink.port, "n": 0, "service": 0}, env)
+        run_child("prepare", {"port": sink.port, "n": 0, "service": 0}, env)
     worker = None
     if external:
         worker = subprocess.Popen(
@@ -244,7 +272,7 @@ def first_delivery(
         )
         time.sleep(2.0)  # its startup (imports, first claim) is not what is measured
     try:
-        r = _child("first_delivery", {"count": count, "in_process": not external}, env)
+        r = run_child("first_delivery", {"count": count, "in_process": not external}, env)
     finally:
         if worker is not None:
             worker.terminate()
@@ -256,7 +284,7 @@ def test_email_latency(sink: Sink, workdir: Path, requests: int) -> list[float]:
     """sendTestEmail over GraphQL to `sitemail serve` (SQLite), sent synchronously to the sink."""
     import httpx
 
-    env = _env("serve", workdir)
+    env = child_env("serve", workdir)
     port = free_port()
     log = open(workdir / "serve.log", "w")  # closed in the finally below
     proc = subprocess.Popen(
@@ -345,7 +373,7 @@ def test_email_latency(sink: Sink, workdir: Path, requests: int) -> list[float]:
 # ---------------------------------------------------------------------------- report
 
 
-def _summary(values: list[float]) -> dict[str, float]:
+def summary(values: list[float]) -> dict[str, float]:
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
@@ -379,7 +407,7 @@ def run(opts: argparse.Namespace) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
 
     pg = None if opts.no_postgres or smoke else opts.postgres_url
-    if pg is not None and not _postgres(pg):
+    if pg is not None and not postgres_reachable(pg):
         print(f"PostgreSQL not reachable at {pg}: SQLite only", file=sys.stderr)
         pg = None
 
@@ -389,8 +417,8 @@ def run(opts: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     started, machine = time.time(), sysinfo.describe()
-    sqlite_env = _env("sqlite", workdir)
-    pg_env = _env(pg, workdir) if pg else None
+    sqlite_env = child_env("sqlite", workdir)
+    pg_env = child_env(pg, workdir) if pg else None
     cases: dict[str, Callable[[], dict[str, Any]]] = {
         "smtp-source limit (16 sessions, reused)": lambda: run_limit(sink, size),
         "smtp-source, new connection per message": lambda: run_newconn(sink, size),
@@ -406,6 +434,9 @@ def run(opts: argparse.Namespace) -> int:
         cases[f"sitemail worker, SQLite, 1 process, {rtt}"] = lambda: run_workers(
             sink, sqlite_env, 1, opts, size["rtt"], port=relay.port
         )
+    if opts.auth_compare and opts.auth_only:
+        cases.clear()
+    front = _auth_cases(cases, sink, sqlite_env, opts, n) if opts.auth_compare else None
     if pg_env is not None:
         for k in (1, 2, 4):
             cases[f"sitemail worker, PostgreSQL, {k} process{'es' if k > 1 else ''}"] = (
@@ -413,6 +444,7 @@ def run(opts: argparse.Namespace) -> int:
             )
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in cases}
     names = list(cases)
+    extra: dict[str, Any] = {}
     try:
         for r in range(warmup + rounds):
             for name, case in cases.items():
@@ -420,8 +452,13 @@ def run(opts: argparse.Namespace) -> int:
                 fig = case()
                 if r >= warmup:
                     runs[name].append(fig)
+        if front is not None:  # before the one-off figures, so a failure there keeps it
+            extra["auth_compare"] = _auth_report(runs, front)
+            print(f"auth compare: {json.dumps(extra['auth_compare'])}", file=sys.stderr)
+            if opts.auth_only:
+                Path(opts.json).write_text(json.dumps(extra["auth_compare"], indent=2) + "\n")
+                return 0
         print("enqueue, first delivery, sendTestEmail, RSS", file=sys.stderr)
-        extra: dict[str, Any] = {}
         count = 3 if smoke else 30
         extra["first_delivery_ms"] = {
             "SQLite, worker in the enqueuing process (on_commit wake)": _latency(
@@ -452,6 +489,9 @@ def run(opts: argparse.Namespace) -> int:
     finally:
         if relay is not None:
             relay.stop()
+        if front is not None:
+            front[0].stop()
+            front[1].stop()
         sink.stop()
         if not opts.workdir:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -462,6 +502,53 @@ def run(opts: argparse.Namespace) -> int:
     _print(report)
     print(f"\nwritten: {opts.json}")
     return 0
+
+
+AUTH_CASES = {m: f"sitemail worker, SQLite, 1 process, AUTH {m} (front)" for m in auth.MECHANISMS}
+
+
+def _auth_cases(
+    cases: dict[str, Callable[[], dict[str, Any]]],
+    sink: Sink,
+    env: dict[str, str],
+    opts: argparse.Namespace,
+    n: int,
+) -> tuple[auth.AuthFront, auth.TokenServer]:
+    """PLAIN and XOAUTH2 through the same AUTH front, one after the other in every round."""
+    tokens = auth.TokenServer()
+    front = auth.AuthFront(sink.port, tokens)
+    for mechanism, name in AUTH_CASES.items():
+        smtp = auth.smtp_doc(front.port, mechanism, tokens.url)
+        cases[name] = lambda smtp=smtp: run_workers(  # type: ignore[misc]
+            sink, env, 1, opts, n, smtp=smtp
+        )
+    return front, tokens
+
+
+def _auth_report(
+    runs: dict[str, list[dict[str, Any]]], front: tuple[auth.AuthFront, auth.TokenServer]
+) -> dict[str, Any]:
+    """Per round, XOAUTH2's rate over PLAIN's (the two ran back to back); and the medians."""
+    plain = [f["rate"] for f in runs[AUTH_CASES["PLAIN"]]]
+    xoauth2 = [f["rate"] for f in runs[AUTH_CASES["XOAUTH2"]]]
+    ratios = [x / p for x, p in zip(xoauth2, plain, strict=True)]
+
+    def cpu_us(name: str) -> list[float]:  # worker CPU per message: less noisy than the rate
+        return [f["client_cores"] * f["seconds"] * 1e6 / f["messages"] for f in runs[name]]
+
+    return {
+        "plain_rate": summary(plain),
+        "xoauth2_rate": summary(xoauth2),
+        "plain_rates": plain,
+        "xoauth2_rates": xoauth2,
+        "plain_worker_cpu_us_per_msg": cpu_us(AUTH_CASES["PLAIN"]),
+        "xoauth2_worker_cpu_us_per_msg": cpu_us(AUTH_CASES["XOAUTH2"]),
+        "machine_cores": [f["machine_cores"] for name in AUTH_CASES.values() for f in runs[name]],
+        "xoauth2_vs_plain_per_round": ratios,
+        "xoauth2_vs_plain_median": statistics.median(ratios),
+        "token_requests": front[1].requests,
+        "auths": front[0].auths,
+    }
 
 
 def _report(
@@ -483,7 +570,7 @@ def _report(
         sink_cores = statistics.median(f["sink_cores"] for f in figs)
         row: dict[str, Any] = {
             "name": name,
-            "rate": _summary(rates),
+            "rate": summary(rates),
             "vs_limit": med / limit,
             "vs_new_connection": med / newconn,
             "client_cores": statistics.median(f["client_cores"] for f in figs),
@@ -493,7 +580,7 @@ def _report(
             "runs": figs,
         }
         if "enqueue_rate" in figs[0]:
-            row["enqueue_rate"] = _summary([f["enqueue_rate"] for f in figs])
+            row["enqueue_rate"] = summary([f["enqueue_rate"] for f in figs])
             row["message_bytes"] = figs[0]["message_bytes"]
         rows.append(row)
     by_name = {r["name"]: r for r in rows}
@@ -520,6 +607,10 @@ def _report(
             v["p50"] <= 200 for k, v in extra["first_delivery_ms"].items() if "poll" not in k
         ),
     }
+    if "auth_compare" in extra:
+        targets["XOAUTH2 within 5% of PLAIN"] = (
+            extra["auth_compare"]["xoauth2_vs_plain_median"] >= 0.95
+        )
     if pg1 and pg2:
         targets["pg_2_workers >= 1.6x one"] = pg2["rate"]["median"] >= 1.6 * pg1["rate"]["median"]
     return {
@@ -582,5 +673,14 @@ def _print(report: dict[str, Any]) -> None:
         f"worker peak RSS draining {rss['queued_rows']} queued rows ({rss['database']}): "
         f"{rss['peak_rss_mb']:.0f} MB"
     )
+    if "auth_compare" in report:
+        a = report["auth_compare"]
+        rounds = ", ".join(f"{r:.3f}" for r in a["xoauth2_vs_plain_per_round"])
+        print(
+            f"AUTH PLAIN {a['plain_rate']['median']:.0f} msg/s, XOAUTH2 "
+            f"{a['xoauth2_rate']['median']:.0f} msg/s: XOAUTH2/PLAIN per round {rounds} "
+            f"(median {a['xoauth2_vs_plain_median']:.3f}); {a['token_requests']} token "
+            f"request(s), AUTHs {a['auths']}"
+        )
     for name, ok in report["targets"].items():
         print(f"  target {name}: {'holds' if ok else 'MISSED'}")

@@ -4,12 +4,14 @@
 #   chromium  the browser the Playwright page tests drive (never `playwright install`)
 #   xmlsec1   XML signature checks for SAML sign-in (pysaml2) and its test IdP
 #   opendkim-tools  opendkim-testmsg, the independent DKIM verifier of tests/deliverability
+#   redis-server  Celery's broker in `bench peers` (the bench starts one when none answers)
 set -euo pipefail
 missing=()
 { command -v smtp-sink >/dev/null || [ -x /usr/sbin/smtp-sink ]; } || missing+=(postfix)
 command -v chromium >/dev/null || missing+=(chromium)
 command -v xmlsec1 >/dev/null || missing+=(xmlsec1)
 { command -v opendkim-testmsg >/dev/null || [ -x /usr/sbin/opendkim-testmsg ]; } || missing+=(opendkim-tools)
+{ command -v redis-server >/dev/null || redis-cli -h 127.0.0.1 ping >/dev/null 2>&1; } || missing+=(redis-server)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   echo "missing Debian packages for the tests: ${missing[*]} (sudo apt-get install ${missing[*]})" >&2

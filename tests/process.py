@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +27,19 @@ _ISOLATED = {
 }
 
 
+def reported_port(port_file: Path, alive: Callable[[], bool], log: Callable[[], str]) -> int:
+    """The port a child started with `--port 0 --port-file FILE` listens on (it binds and
+    reports; nobody else can take the port in between, as with a port found free and freed)."""
+    deadline = time.monotonic() + 90
+    while not port_file.exists():
+        if not alive() or time.monotonic() > deadline:
+            raise AssertionError(f"sitemail serve did not report its port:\n{log()}")
+        time.sleep(0.05)
+    return int(port_file.read_text())
+
+
 def free_port() -> int:
+    """A port free now, for servers that cannot report theirs (PostgreSQL, aiosmtpd)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -80,20 +92,22 @@ def run_cli(
 
 @contextmanager
 def running_sitemail(env: dict[str, str], *args: str) -> Iterator[str]:
-    """`sitemail serve --port P *args`, yielding its base URL once /healthz answers 200."""
-    port = free_port()
+    """`sitemail serve --port 0 *args`, yielding its base URL once /healthz answers 200."""
     # A file, not a pipe: an unread pipe fills up and blocks the server's logging.
     log_path = Path(env["SITEMAIL_DATA_DIR"]).with_suffix(".serve.log")
+    port_file = log_path.with_suffix(".port")
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    port_file.unlink(missing_ok=True)
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
-            [SITEMAIL, "serve", "--port", str(port), *args],
+            [SITEMAIL, "serve", "--port", "0", "--port-file", str(port_file), *args],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        url = f"http://127.0.0.1:{port}"
         try:
+            port = reported_port(port_file, lambda: proc.poll() is None, log_path.read_text)
+            url = f"http://127.0.0.1:{port}"
             deadline = time.monotonic() + 90
             while True:
                 try:

@@ -6,6 +6,8 @@ import asyncio
 import logging
 import os
 import signal
+import socket
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -85,6 +87,23 @@ def _start_catcher(host: str, port: int) -> Any:
         ) from exc
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, writing the port it listens on to `port_file` once it does (with
+    --port 0 the kernel picks a free port: no bind-release-rebind race for whoever starts us)."""
+
+    def __init__(self, config: uvicorn.Config, port_file: str | None) -> None:
+        super().__init__(config)
+        self.port_file = port_file
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.port_file and self.servers and self.servers[0].sockets:
+            port = self.servers[0].sockets[0].getsockname()[1]
+            tmp = Path(f"{self.port_file}.tmp")
+            tmp.write_text(f"{port}\n")
+            tmp.replace(self.port_file)  # whole or not at all for a reader polling it
+
+
 async def _dev_catcher(host: str, port: int, catcher_port: int) -> Any:
     """`--dev`: the mail catcher and its page, only while pages are served on loopback."""
     from sitemail.catcher import access
@@ -109,7 +128,15 @@ async def _dev_catcher(host: str, port: int, catcher_port: int) -> Any:
     return catcher
 
 
-async def serve(*, host: str, port: int, worker: bool, dev: bool, catcher_port: int) -> None:
+async def serve(
+    *,
+    host: str,
+    port: int,
+    worker: bool,
+    dev: bool,
+    catcher_port: int,
+    port_file: str | None = None,
+) -> None:
     from sitemail.catcher import access
     from sitemail.monitors.loop import TriggerLoop
     from sitemail.outbox.worker import Worker
@@ -124,7 +151,7 @@ async def serve(*, host: str, port: int, worker: bool, dev: bool, catcher_port: 
     config = uvicorn.Config(
         "sitemail.asgi:application", host=host, port=port, lifespan="off", log_level="info"
     )
-    server = uvicorn.Server(config)
+    server = _Server(config, port_file)
     stop = asyncio.Event()
     worker_task = asyncio.create_task(Worker().run(stop)) if worker else None
     monitors_task = asyncio.create_task(TriggerLoop().run(stop)) if worker else None

@@ -28,6 +28,8 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+# Encrypts OAuth 2.0 tokens at rest (smtp/oauth/crypto.py); unset: derived from SECRET_KEY.
+OAUTH_TOKEN_KEY = os.environ.get("SITEMAIL_OAUTH_TOKEN_KEY", "")
 DEBUG = os.environ.get("SITEMAIL_DEBUG", "") == "1"
 ALLOWED_HOSTS = ["*"]
 
@@ -40,8 +42,11 @@ def _database(url: str | None) -> dict[str, Any]:
             "OPTIONS": {
                 # WAL lets the web process read while the worker writes; IMMEDIATE takes the
                 # write lock at BEGIN so two writers queue on busy_timeout instead of deadlocking.
+                # secure_delete: a removed secret (reset link) is overwritten, not left in a
+                # page's free space (outbox/claims.py checkpoints the WAL after removing one).
                 "init_command": (
                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;"
+                    " PRAGMA secure_delete=ON;"
                 ),
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 20,
@@ -81,6 +86,7 @@ INSTALLED_APPS = [
     "sitemail.accounts",
     "sitemail.accounts.external",
     "sitemail.outbox",
+    "sitemail.smtp.oauth",
     "sitemail.web",
     "sitemail.api",
     "sitemail.catcher",
@@ -144,5 +150,10 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
         # aiosmtpd logs every SMTP command at INFO; the catcher logs one line per message instead.
         "mail.log": {"level": "WARNING"},
+        # SECURITY: json-five logs every parsed node at DEBUG, secrets of the site config
+        # included (passwords, client secrets): never below INFO, whatever the root level.
+        "json5": {"level": "INFO"},
+        # httpx logs each request's URL at INFO; token requests carry secrets only in bodies.
+        "httpx": {"level": "WARNING"},
     },
 }

@@ -85,7 +85,7 @@ def received(server: Any, n: int) -> list[EmailMessage]:
 def text_of(msg: EmailMessage) -> str:
     body = msg.get_body(("plain",))
     assert body is not None
-    return str(body.get_content())  # type: ignore[attr-defined]
+    return str(body.get_content())
 
 
 def link_in(msg: EmailMessage, path: str) -> str:

@@ -153,7 +153,13 @@ def test_primary_and_remove_rules_and_account_update_emails(mail: Any, gql: Any)
 def test_others_are_refused_and_nothing_changes(mail: Any, gql: Any) -> None:
     erin, mallory = make_user("erin"), make_user("mallory")
     uid, mtoken = node_id("User", erin.pk), token_for(mallory)
-    for query, extra in ((ADD, {}), (REMOVE, {}), (PRIMARY, {}), (RESEND, {})):
+    cases: tuple[tuple[str, dict[str, Any]], ...] = (
+        (ADD, {}),
+        (REMOVE, {}),
+        (PRIMARY, {}),
+        (RESEND, {}),
+    )
+    for query, extra in cases:
         body = gql(query, mtoken, u=uid, e="erin@example.com", **extra)
         assert error_of(body) == "must be authenticated as the user or as a site admin"
     assert "must be authenticated" in error_of(gql(EMAILS, mtoken, n="erin"))

@@ -56,6 +56,27 @@ def test_pages_need_a_signed_in_site_admin(client: object, alice: AdminClient) -
     assert alice.post("/site-admin/configuration", smtp_form(25)).status_code == 403
 
 
+def test_one_site_admin_gate_for_admin_accounts_and_monitors_pages(alice: AdminClient) -> None:
+    """The same gate (accounts.gates.site_admin_required) in front of every site-admin page,
+    whichever app serves it: before, accounts/ and monitors/ answered a bare text 403."""
+    from django.test import Client
+
+    urls = (
+        "/site-admin/configuration",  # admin/
+        "/site-admin/users/new",  # accounts/
+        "/site-admin/users/alice/emails",  # accounts/
+        "/site-admin/repositories",  # monitors/
+    )
+    for url in urls:
+        anonymous = Client().get(url + "?x=1")
+        assert anonymous.status_code == 302
+        assert anonymous["Location"] == f"/sign-in?next={url}%3Fx%3D1"
+        response = alice.get(url)
+        assert response.status_code == 403 and b"Site admins only" in response.content, url
+    sent = alice.post("/site-admin/configuration/test-email", {"to": "a@example.com"})
+    assert sent.status_code == 403
+
+
 def test_smtp_form_configures_email_without_json_and_test_email_shows_transcript(
     admin: AdminClient, smtp_server: ServerFactory, trust_test_ca: str
 ) -> None:

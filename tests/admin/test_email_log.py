@@ -95,7 +95,8 @@ def test_failed_message_is_listed_shown_without_secrets_retried_and_delivered(
     # The RCPT refusal delivered nothing; the retry delivers the same message, link intact.
     [received] = server.wait_for(1)
     assert received.message["Message-ID"] == row.message_id
-    assert RESET_URL in received.message.get_body(("plain",)).get_content()
+    body = received.message.get_body(("plain",))
+    assert body is not None and RESET_URL in body.get_content()
     row.refresh_from_db()
     assert row.status == Status.SENT and row.attempts == 2
 

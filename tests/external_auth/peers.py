@@ -149,7 +149,7 @@ class _Payload(OAuth2Payload):
         return self._data
 
     @property
-    def datalist(self) -> dict[str, list[str]]:  # type: ignore[override]
+    def datalist(self) -> dict[str, list[str]]:
         return {k: [v] for k, v in self._data.items()}
 
 
@@ -160,11 +160,11 @@ class _Request(OAuth2Request):
 
     @property
     def args(self) -> dict[str, str]:
-        return self.payload.data  # type: ignore[no-any-return,union-attr]
+        return self.payload.data
 
     @property
     def form(self) -> dict[str, str]:
-        return self.payload.data  # type: ignore[no-any-return,union-attr]
+        return self.payload.data
 
 
 class OIDCProvider:
@@ -248,7 +248,7 @@ class OIDCProvider:
                 pass
 
             def create_oauth2_request(self, request: Any) -> OAuth2Request:
-                return request  # type: ignore[no-any-return]
+                return request
 
             def handle_response(self, status: int, body: Any, headers: Any) -> Response:
                 raw = body if isinstance(body, str) else json.dumps(body)

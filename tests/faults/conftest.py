@@ -15,13 +15,19 @@ from sitemail.outbox.policy import RetryPolicy
 from sitemail.outbox.worker import Worker
 
 # Fixtures shared with the outbox tests (site config pointing at a server, a settable clock).
-from tests.outbox.conftest import (  # noqa: F401
-    clock,
-    configure_site,
-    in_db_thread,
-    message_id,
-    wait_until,
-)
+from tests.outbox.conftest import clock, configure_site, in_db_thread, message_id, wait_until
+
+__all__ = [
+    "RunningWorker",
+    "clock",
+    "configure_site",
+    "copies",
+    "enqueue_n",
+    "fast_policy",
+    "in_db_thread",
+    "message_id",
+    "wait_until",
+]
 from tests.smtpserver import Received
 
 T = TypeVar("T")

@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from tests.process import SITEMAIL, free_port
+from tests.process import SITEMAIL, reported_port
 from tests.smtpserver import Received, TestSMTPServer
 
 SITE_DOC: dict[str, Any] = {
@@ -181,11 +181,13 @@ class Processes:
         return child
 
     def serve(self, *args: str) -> tuple[Child, str]:
-        """`sitemail serve` on a free port; returns once /healthz answers."""
-        port = free_port()
-        child = Child(self.env, ["serve", "--port", str(port), *args], self.log_path)
+        """`sitemail serve` on a port it picks and reports; returns once /healthz answers."""
+        port_file = self.log_path.with_suffix(f".{len(self.children)}.port")
+        port_file.unlink(missing_ok=True)
+        command = ["serve", "--port", "0", "--port-file", str(port_file), *args]
+        child = Child(self.env, command, self.log_path)
         self.children.append(child)
-        url = f"http://127.0.0.1:{port}"
+        url = f"http://127.0.0.1:{reported_port(port_file, child.alive, child.log)}"
         wait_until(lambda: _healthy(url, child), 90, "sitemail serve ready", child.log)
         return child, url
 

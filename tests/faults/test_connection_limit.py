@@ -85,3 +85,37 @@ def test_lanes_parked_by_a_cap_try_again_when_email_smtp_changes(
     assert worker.stats["retried"] == 0 and worker.stats["failed"] == 0
     assert capped.peak_sessions == 1
     assert len(copies(capped.messages)) + len(copies(roomy.messages)) == 3000
+
+
+def test_the_cap_warning_is_logged_once_per_server_configuration(
+    smtp_server: ServerFactory,
+    configure_site: Callable[..., SiteSettings],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """After an email.smtp change to another capped server, its cap is reported too (before:
+    one warning per process, so the second server's cap was never logged)."""
+    first, second = smtp_server(auth=(), max_connections=1), smtp_server(auth=(), max_connections=1)
+    configure_site(first.site_config())
+    enqueue_n(2000)
+    settings = {"now": static_settings(first.config())}
+    caplog.set_level(logging.WARNING, logger="sitemail.outbox")
+
+    async def go() -> None:
+        worker = Worker(
+            concurrency=3,
+            batch_size=50,
+            poll_interval=0.05,
+            policy=fast_policy(),
+            settings_provider=lambda: settings["now"],
+        )
+        async with RunningWorker(worker):
+            await wait_until(lambda: first.injected["fail:connect"] >= 2, 10, "lanes refused")
+            settings["now"] = static_settings(second.config())
+            await wait_until(
+                lambda: second.injected["fail:connect"] >= 2, 10, "lanes refused again"
+            )
+
+    asyncio.run(go())
+    caps = [r.getMessage() for r in caplog.records if "refused a connection" in r.getMessage()]
+    assert len(caps) == 2, caps
+    assert f":{first.port} refused" in caps[0] and f":{second.port} refused" in caps[1]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Callable
+from typing import Literal
 
 import pytest
 
@@ -26,9 +27,15 @@ CHAOS_FAIL = {"helo": 0.03, "mail": 0.03, "rcpt": 0.03, "data": 0.03}
 CHAOS_DROP = {"helo": 0.02, "mail": 0.02, "rcpt": 0.02, "data": 0.02, "data_accepted": 0.03}
 CHAOS_SLOW = {"connect": 0.005, "mail": 0.002, "rcpt": 0.002, "data": 0.002}
 # ...and each kind at least once for sure, first.
-FAIL_AT = ("helo", "mail", "rcpt", "data")
-DROP_AT = ("helo", "mail", "rcpt", "data_end", "data_accepted")
-SLOW_AT = ("mail", "data")
+FAIL_AT: tuple[Literal["helo", "mail", "rcpt", "data"], ...] = ("helo", "mail", "rcpt", "data")
+DROP_AT: tuple[Literal["helo", "mail", "rcpt", "data_end", "data_accepted"], ...] = (
+    "helo",
+    "mail",
+    "rcpt",
+    "data_end",
+    "data_accepted",
+)
+SLOW_AT: tuple[Literal["mail", "data"], ...] = ("mail", "data")
 
 
 # Pipelined, each lane writes the next message's commands behind the current content, so a
@@ -40,15 +47,15 @@ def test_flaky_server_gets_everything_and_duplicates_only_in_flight_ones(
     server = smtp_server(auth=(), pipelining=pipelining)
     configure_site(server.site_config(timeout=CLIENT_TIMEOUT))
     rows = enqueue_n(MESSAGES)
-    for at in FAIL_AT:
-        server.fail_next(451, "4.3.2 try again later", at=at)
-    for at in DROP_AT:
-        server.drop_next(at=at)
+    for fail_at in FAIL_AT:
+        server.fail_next(451, "4.3.2 try again later", at=fail_at)
+    for drop_at in DROP_AT:
+        server.drop_next(at=drop_at)
     # A slow reply: the client gives up after its timeout and closes, which cancels the
     # waiting reply (aiosmtpd cancels the session's handler), so a message whose DATA reply
     # was slow is never kept.
-    for at in SLOW_AT:
-        server.delay(SLOW, at=at, times=1)
+    for slow_at in SLOW_AT:
+        server.delay(SLOW, at=slow_at, times=1)
     server.chaos(seed=5, fail=CHAOS_FAIL, drop=CHAOS_DROP, slow=CHAOS_SLOW, slow_seconds=SLOW)
 
     async def go() -> Worker:

@@ -32,7 +32,7 @@ CONCURRENCY = 4
 
 
 def _rows(ids: list[int]) -> list[dict[str, Any]]:
-    return list(
+    rows = (
         OutboxMessage.objects.filter(pk__in=ids)
         .order_by("pk")
         .values(
@@ -48,6 +48,7 @@ def _rows(ids: list[int]) -> list[dict[str, Any]]:
             "sent_at",
         )
     )
+    return [dict(r) for r in rows]
 
 
 def test_outage_is_shown_and_paused_then_delivered_once_when_the_server_is_back(
@@ -141,17 +142,17 @@ def test_outage_is_shown_and_paused_then_delivered_once_when_the_server_is_back(
 
     # Every message exactly once, counted by Message-ID at the servers.
     delivered = copies(up.messages) + copies(after.messages)
-    rows = {r.message_id: r for r in OutboxMessage.objects.all()}
-    assert len(rows) == BEFORE + DURING
-    assert set(delivered) == set(rows)
+    by_id = {r.message_id: r for r in OutboxMessage.objects.all()}
+    assert len(by_id) == BEFORE + DURING
+    assert set(delivered) == set(by_id)
     assert [mid for mid, n in delivered.items() if n != 1] == []
     assert set(copies(after.messages)) == {r["message_id"] for r in snapshot}
-    for row in rows.values():
-        assert row.status == Status.SENT
-        assert row.sent_at is not None and row.lease_owner is None
-        assert row.last_error == "" and row.last_step == "" and row.last_code is None
-    assert {rows[m.message_id].attempts for m in first} == {1}
-    during = [row for row in rows.values() if row.pk in set(ids)]
+    for message in by_id.values():
+        assert message.status == Status.SENT
+        assert message.sent_at is not None and message.lease_owner is None
+        assert message.last_error == "" and message.last_step == "" and message.last_code is None
+    assert {by_id[m.message_id].attempts for m in first} == {1}
+    during = [row for row in by_id.values() if row.pk in set(ids)]
     # One attempt each, the delivery: the outage's probes spent none.
     assert {row.attempts for row in during} == {1}
     assert worker.stats["retried"] >= len(tried)

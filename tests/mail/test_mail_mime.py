@@ -9,7 +9,7 @@ import quopri
 import re
 from collections.abc import Callable
 from email.header import Header
-from email.message import EmailMessage
+from email.message import EmailMessage, MIMEPart
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -36,7 +36,7 @@ def lines_of(text: str) -> str:
     return "\n".join(line.decode() for line in text.encode().splitlines()) + "\n"
 
 
-def decoded(part: EmailMessage) -> str:
+def decoded(part: MIMEPart) -> str:
     content = part.get_content()
     assert isinstance(content, str)
     return content.replace("\r\n", "\n")

@@ -9,7 +9,7 @@ import pytest
 from sitemail.accounts.models import User
 from sitemail.accounts.users import create_user
 from sitemail.monitors import repos, runner
-from sitemail.monitors.models import CodeMonitor
+from sitemail.monitors.models import CodeMonitor, Repository
 from tests.monitors.conftest import GitRepo, deliver, subjects, text_of
 from tests.smtpserver import TestSMTPServer
 
@@ -80,7 +80,7 @@ def test_create_run_and_read_logs_through_graphql(
     assert created["actions"]["nodes"][0]["recipients"]["nodes"] == [{"username": "alice"}]
 
     src.commit("Add TODO", {"x.py": "x = 1  # TODO: tidy\n"})
-    repos.fetch(repos.Repository.objects.get())
+    repos.fetch(Repository.objects.get())
     runner.run_monitor(CodeMonitor.objects.get())
     deliver()
     [mail] = smtp.wait_for(1)

@@ -10,7 +10,7 @@ from django.test import Client
 
 from sitemail.accounts.models import User
 from sitemail.monitors import repos, runner
-from sitemail.monitors.models import CodeMonitor
+from sitemail.monitors.models import CodeMonitor, Repository
 from tests.monitors.conftest import GitRepo
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -64,7 +64,7 @@ def test_create_with_preview_then_logs(alice: User, smtp: Any, make_repo: Any) -
     assert "TODO watch" in listing and f"/code-monitoring/{monitor.pk}/logs" in listing
 
     src.commit("More", {"b.py": "# TODO: new work\n"})
-    repos.fetch(repos.Repository.objects.get())
+    repos.fetch(Repository.objects.get())
     runner.run_monitor(monitor)
     logs = client.get(f"/code-monitoring/{monitor.pk}/logs").content.decode()
     assert "1 new commit scanned" in logs and "1 result" in logs
@@ -99,4 +99,4 @@ def test_site_admin_repositories_page(admin: User, alice: User, make_repo: Any) 
     assert added.status_code == 200 and "Added widgets." in added.content.decode()
     bad = client.post("/site-admin/repositories", {"url": "/nope"})
     assert bad.status_code == 400 and "neither an existing local path" in bad.content.decode()
-    assert repos.Repository.objects.get().name == "widgets"
+    assert Repository.objects.get().name == "widgets"

@@ -11,7 +11,7 @@ from sitemail.accounts.models import User
 from sitemail.accounts.users import create_user
 from sitemail.api.users import node_id
 from sitemail.monitors import repos, runner
-from sitemail.monitors.models import ActionRun, CodeMonitor
+from sitemail.monitors.models import ActionRun, CodeMonitor, Repository
 from sitemail.orgs import service as orgs
 from tests.monitors.conftest import GitRepo, deliver
 from tests.smtpserver import TestSMTPServer
@@ -67,7 +67,7 @@ def test_logs_name_users_not_addresses_and_leavers_are_skipped(
     assert out.get("errors") is None, out
     monitor = CodeMonitor.objects.get()
     src.commit("TODO", {"t.txt": "TODO\n"})
-    for repo in repos.Repository.objects.all():
+    for repo in Repository.objects.all():
         repos.fetch(repo)
     run = runner.run_monitor(monitor)
     [log] = ActionRun.objects.filter(trigger_run=run)
@@ -76,7 +76,7 @@ def test_logs_name_users_not_addresses_and_leavers_are_skipped(
 
     team.members.filter(user=mate).delete()  # mate leaves the organization
     src.commit("TODO 2", {"u.txt": "TODO\n"})
-    for repo in repos.Repository.objects.all():
+    for repo in Repository.objects.all():
         repos.fetch(repo)
     run = runner.run_monitor(CodeMonitor.objects.get(pk=monitor.pk))
     [log] = ActionRun.objects.filter(trigger_run=run)

@@ -12,7 +12,7 @@ from django.utils import timezone
 from sitemail.accounts.models import User
 from sitemail.accounts.users import create_user
 from sitemail.monitors import repos, runner, service
-from sitemail.monitors.models import ActionRun, CodeMonitor, TriggerRun
+from sitemail.monitors.models import ActionRun, CodeMonitor, Repository, TriggerRun
 from sitemail.orgs import service as orgs
 from tests.monitors.conftest import GitRepo, deliver, subjects, text_of
 from tests.smtpserver import TestSMTPServer
@@ -34,7 +34,7 @@ def _monitor(
 
 
 def _run(monitor: CodeMonitor) -> TriggerRun:
-    for repo in repos.Repository.objects.all():
+    for repo in Repository.objects.all():
         assert repos.fetch(repo)
     return runner.run_monitor(CodeMonitor.objects.get(pk=monitor.pk))
 
@@ -194,7 +194,7 @@ def test_a_broken_mirror_is_an_error_in_the_log_not_a_crash(
     src: GitRepo = make_repo("acme")
     repo = repos.add(str(src.path))
     monitor = _monitor(alice)
-    repos.Repository.objects.filter(pk=repo.pk).update(mirror_path="/nonexistent/mirror.git")
+    Repository.objects.filter(pk=repo.pk).update(mirror_path="/nonexistent/mirror.git")
     run = runner.run_monitor(monitor)
     assert run.status == "ERROR" and "acme: git" in run.message
 
@@ -211,7 +211,7 @@ def test_a_seen_tip_removed_by_gc_is_dropped_not_fatal(
     assert _run(monitor).result_count == 1  # the feature tip is now remembered
     src.git("branch", "-q", "-D", "feature")
     src.commit("Main TODO", {"m.txt": "TODO main\n"})
-    repo = repos.Repository.objects.get()
+    repo = Repository.objects.get()
     assert repos.fetch(repo)
     mirror = GitRepo(Path(repo.mirror_path))
     mirror.git("reflog", "expire", "--expire=now", "--all")

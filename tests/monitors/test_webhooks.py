@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from sitemail.accounts.models import User
 from sitemail.monitors import actions, repos, runner, service
-from sitemail.monitors.models import ActionRun, CodeMonitor, WebhookDelivery
+from sitemail.monitors.models import ActionRun, CodeMonitor, Repository, WebhookDelivery
 from sitemail.siteconfig import service as siteconfig
 from tests.monitors.conftest import GitRepo
 
@@ -74,7 +74,7 @@ def test_webhooks_retry_then_deliver_the_results(
     monitor = _monitor(alice, hook)
     runner.run_monitor(monitor)
     sha = src.commit("Config", {"settings.py": 'password = "hunter2"\n'})
-    for repo in repos.Repository.objects.all():
+    for repo in Repository.objects.all():
         repos.fetch(repo)
     run = runner.run_monitor(CodeMonitor.objects.get(pk=monitor.pk))
     assert run.result_count == 1
@@ -110,7 +110,7 @@ def test_a_permanent_failure_is_not_retried(
     monitor = _monitor(alice, hook)
     runner.run_monitor(monitor)
     src.commit("Config", {"settings.py": "password = 1\n"})
-    for repo in repos.Repository.objects.all():
+    for repo in Repository.objects.all():
         repos.fetch(repo)
     run = runner.run_monitor(CodeMonitor.objects.get(pk=monitor.pk))
     hook.statuses = [404, 404]

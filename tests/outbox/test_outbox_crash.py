@@ -45,8 +45,9 @@ def test_a_slow_batch_records_its_sent_rows_while_still_sending(server: TestSMTP
         worker = Worker(concurrency=2, batch_size=20, record_interval=0.1)
         task = asyncio.create_task(worker.run(stop))
         await asyncio.to_thread(server.wait_for, 6, 10.0)
-        await asyncio.sleep(0.3)  # > record_interval plus a database round trip
-        recorded = await asyncio.to_thread(_sent)
+        # Recorded while the batch is still sending, not at its end.
+        await wait_until(lambda: in_db_thread(lambda: _sent() >= 4), 10, "sends recorded")
+        recorded = await in_db_thread(_sent)
         received = len(server.messages)
         stop.set()
         await task
@@ -85,7 +86,7 @@ def test_leases_of_dead_workers_on_this_host_are_taken_back_at_start(
             stop = asyncio.Event()
             task = asyncio.create_task(Worker(poll_interval=0.05).run(stop))
             await asyncio.to_thread(server.wait_for, 2, 10.0)
-            await asyncio.sleep(0.3)
+            await wait_until(lambda: in_db_thread(lambda: _sent() == 2), 10, "both recorded")
             stop.set()
             await task
 

@@ -111,3 +111,16 @@ def test_email_log_detail_says_the_body_was_removed(admin: AdminClient) -> None:
     assert 'id="purged"' in page and "email.log.retentionDays" in page
     assert "bob@example.com" in page and "550 5.1.1 no such user" in page
     assert "/retry" not in page  # nothing left to send
+
+
+def test_the_email_log_list_offers_retry_only_where_retry_works(admin: AdminClient) -> None:
+    """One rule (OutboxMessage.can_retry) for the list, the detail page and log.retry: a
+    failed row whose body was purged has no Retry button in the list either."""
+    purged = _finished(Status.FAILED, 45)
+    purge_expired(30)
+    kept = _finished(Status.FAILED, 1)
+    page = admin.get("/site-admin/email-log").content.decode()
+    assert f"/site-admin/email-log/{kept.id}/retry" in page
+    assert f"/site-admin/email-log/{purged.id}/retry" not in page
+    purged.refresh_from_db()
+    assert not purged.can_retry and kept.can_retry

@@ -19,7 +19,15 @@ from sitemail.siteconfig.typed import SiteSettings, SMTPConfig
 from sitemail.smtp.base import Transport
 from sitemail.smtp.errors import ConnectError, MailError, Step
 from sitemail.smtp.memory import InMemoryTransport
-from tests.outbox.conftest import Clock, Recorder, in_db_thread, message_id, run, static_settings
+from tests.outbox.conftest import (
+    Clock,
+    Recorder,
+    in_db_thread,
+    message_id,
+    run,
+    static_settings,
+    wait_until,
+)
 from tests.smtpserver import ServerFactory, TestSMTPServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -32,6 +40,10 @@ def server(smtp_server: ServerFactory, configure_site: Configure) -> TestSMTPSer
     srv = smtp_server(auth=())
     configure_site(srv.site_config())
     return srv
+
+
+def _sent() -> int:
+    return OutboxMessage.objects.filter(status=Status.SENT).count()
 
 
 def _enqueue(n: int, prefix: str = "user") -> list[OutboxMessage]:
@@ -232,7 +244,7 @@ def test_run_delivers_everything_then_idles(server: TestSMTPServer) -> None:
         worker = Worker(concurrency=4, batch_size=5, poll_interval=0.05)
         task = asyncio.create_task(worker.run(stop))
         await server.wait_for_async(25)
-        await asyncio.sleep(0.2)  # let the last outcomes be recorded
+        await wait_until(lambda: in_db_thread(lambda: _sent() == 25), 10, "every send recorded")
         stop.set()
         await asyncio.wait_for(task, 10)
         return worker
@@ -252,7 +264,7 @@ def test_two_workers_never_send_a_row_twice(server: TestSMTPServer) -> None:
         b = Worker(owner="b", concurrency=2, batch_size=7, poll_interval=0.05)
         tasks = [asyncio.create_task(w.run(stop)) for w in (a, b)]
         await server.wait_for_async(40)
-        await asyncio.sleep(0.3)
+        await wait_until(lambda: in_db_thread(lambda: _sent() == 40), 10, "every send recorded")
         stop.set()
         await asyncio.gather(*tasks)
 

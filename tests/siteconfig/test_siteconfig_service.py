@@ -201,23 +201,49 @@ def test_get_settings_sees_a_new_version_inside_a_transaction() -> None:
     assert s.external_url == "https://new.example.com" and s.email.smtp is None
 
 
+class _Clock:
+    """service's monotonic clock, moved by the test instead of slept through."""
+
+    def __init__(self) -> None:
+        self.now = time.monotonic()
+
+    def monotonic(self) -> float:
+        return self.now
+
+
 @pytest.mark.django_db(transaction=True)
 def test_get_settings_cache_and_cross_process_invalidation(
     django_assert_num_queries: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(service, "CACHE_TTL", 0.2)
+    clock = _Clock()
+    monkeypatch.setattr(service, "time", clock)
     save(CONFIG)
     first = service.get_settings()
     with django_assert_num_queries(0):  # the hot path: no query within the TTL
         assert service.get_settings() is first
         assert asyncio.run(service.aget_settings()) is first  # nor a thread hop
-    time.sleep(0.25)
+    clock.now += service.CACHE_TTL
     with django_assert_num_queries(1):  # then one cheap version check
         assert service.get_settings() is first
     # What another process does: insert a row directly; this process's cache is not cleared.
     SiteConfigVersion.objects.create(contents='{"externalURL": "https://other.example.com"}')
-    time.sleep(0.25)
-    assert service.get_settings().external_url == "https://other.example.com"
+    assert service.get_settings() is first  # within the bound: still the cached one
+    assert service.get_settings(fresh=True).external_url == "https://other.example.com"
+    SiteConfigVersion.objects.create(contents='{"externalURL": "https://third.example.com"}')
+    clock.now += service.CACHE_TTL  # the documented bound for other processes
+    assert service.get_settings().external_url == "https://third.example.com"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_save_applies_at_once_in_the_process_that_made_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(service, "time", _Clock())  # the TTL never runs out
+    save(CONFIG)
+    assert service.get_settings().email.smtp is not None
+    service.patch({("email.smtp", "port"): 2526})
+    smtp = service.get_settings().email.smtp
+    assert smtp is not None and smtp.port == 2526
 
 
 def test_invalid_stored_document_still_gives_settings() -> None:

@@ -25,8 +25,8 @@ def test_send_test_email_uses_the_form_saved_or_not(page: Page, smtp_server: Ser
     expect(page.locator("#test-result")).to_contain_text("535")
     expect(page.locator("#test-source")).to_have_text("Tested the saved configuration.")
     expect(page.locator("#test-output")).not_to_contain_text("(hint:")
-    expect(page.locator(".sa-hint")).to_have_count(1)
-    hint = page.locator(".sa-hint").inner_text().removeprefix("How to fix: ").strip()
+    expect(page.locator("#test-output .sa-hint")).to_have_count(1)
+    hint = page.locator("#test-output .sa-hint").inner_text().removeprefix("How to fix: ").strip()
     assert page.locator("body").inner_text().count(hint) == 1
     shot(page, "06-test-email-saved-wrong-password")
 

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from django.contrib.auth.hashers import make_password
 from django.core import signing
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
-from sitemail.accounts import emails, notify, passwords
-from sitemail.accounts.models import User, UserEmail, VerifiedBy
+from sitemail.accounts import emails, mailbudget, notify, passwords
+from sitemail.accounts.models import UnknownSignIn, User, UserEmail, VerifiedBy
 from sitemail.accounts.users import UserError, create_user
 from sitemail.siteconfig import service as siteconfig
 
@@ -34,6 +35,8 @@ def sign_up(username: str, email: str, password: str) -> User:
     if not settings.auth.builtin_enabled:  # SSO-only site: accounts come from the providers
         raise UserError(SIGNUP_DISABLED)
     passwords.check_new_password(password)
+    if settings.email.enabled and User.objects.exists():
+        mailbudget.spend(None, "verify_email")  # anonymous: sign-ups in a burst are mail too
     with transaction.atomic():
         first = not User.objects.exists()
         if not first and not settings.auth.allow_signup:
@@ -73,7 +76,8 @@ def sign_in(login: str, password: str) -> User:
     user = _find(login)
     if user is None:
         make_password(password)  # same cost as a real check: timing does not reveal usernames
-        raise SignInError(INCORRECT)
+        # Counted and locked like an account, so LOCKED does not reveal which logins exist.
+        raise SignInError(LOCKED if _unknown_failure(login) else INCORRECT)
     now = timezone.now()
     if user.locked_until is not None and user.locked_until > now:
         raise SignInError(LOCKED)
@@ -87,23 +91,48 @@ def sign_in(login: str, password: str) -> User:
     raise SignInError(INCORRECT)
 
 
-def _record_failure(user_id: int) -> None:
+def _count_failure(row: User | UnknownSignIn, now: datetime) -> bool:
+    """One more failure on `row` (auth.lockout); True if it locks now. The caller saves."""
     lockout = siteconfig.get_settings().auth.lockout
+    since = row.failed_sign_ins_since
+    if since is None or now - since > timedelta(seconds=lockout.consecutive_period):
+        row.failed_sign_ins, row.failed_sign_ins_since = 0, now
+    row.failed_sign_ins += 1
+    if row.failed_sign_ins >= lockout.failed_attempt_threshold:
+        row.locked_until = now + timedelta(seconds=lockout.lockout_period)
+        row.failed_sign_ins, row.failed_sign_ins_since = 0, None
+        return True
+    return False
+
+
+def _record_failure(user_id: int) -> None:
     now = timezone.now()
     with transaction.atomic():
         user = User.objects.select_for_update().get(pk=user_id)
-        since = user.failed_sign_ins_since
-        if since is None or now - since > timedelta(seconds=lockout.consecutive_period):
-            user.failed_sign_ins, user.failed_sign_ins_since = 0, now
-        user.failed_sign_ins += 1
-        fields = ["failed_sign_ins", "failed_sign_ins_since"]
-        if user.failed_sign_ins >= lockout.failed_attempt_threshold:
-            user.locked_until = now + timedelta(seconds=lockout.lockout_period)
-            user.failed_sign_ins, user.failed_sign_ins_since = 0, None
-            fields.append("locked_until")
-        user.save(update_fields=fields)
-        if "locked_until" in fields:
+        locked = _count_failure(user, now)
+        user.save(update_fields=["failed_sign_ins", "failed_sign_ins_since", "locked_until"])
+        if locked:
             _send_unlock(user)
+
+
+def _unknown_failure(login: str) -> bool:
+    """Count a failure for a login that matches no user; True while that login is "locked"."""
+    now = timezone.now()
+    with transaction.atomic():
+        row, created = UnknownSignIn.objects.select_for_update().get_or_create(
+            login=login.strip().lower()[:320]
+        )
+        if created:  # made-up logins would pile up: drop those whose counts have expired
+            stale = now - timedelta(days=1)
+            UnknownSignIn.objects.filter(
+                Q(locked_until__lt=now) | Q(locked_until__isnull=True),
+                Q(failed_sign_ins_since__lt=stale) | Q(failed_sign_ins_since__isnull=True),
+            ).exclude(pk=row.pk).delete()
+        if row.locked_until is not None and row.locked_until > now:
+            return True
+        _count_failure(row, now)  # like an account: the locking attempt itself says INCORRECT
+        row.save()
+        return False
 
 
 def _unlock_token(user: User) -> str:

@@ -148,6 +148,13 @@ def delete(actor: User | None, row: AccessToken) -> None:
             _notify("access_token_deleted", row.user, row)
 
 
+def revoke_all(user: User) -> int:
+    """Delete every live token of `user` (on a password change, when asked); how many."""
+    return AccessToken.objects.filter(user=user, deleted_at__isnull=True).update(
+        deleted_at=timezone.now()
+    )
+
+
 def _notify(kind: str, user: User, row: AccessToken) -> None:
     address = notify.primary_address(user)
     if address is not None:

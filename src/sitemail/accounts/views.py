@@ -15,8 +15,10 @@ from django.views.decorators.http import require_POST
 
 from sitemail.accounts import auth, emails, passwords, tokens
 from sitemail.accounts.external import providers as external_providers
+from sitemail.accounts.gates import site_admin_required
 from sitemail.accounts.models import User
-from sitemail.accounts.users import UserError, admin_create_user, get_by_username
+from sitemail.accounts.provisioning import admin_create_user
+from sitemail.accounts.users import UserError, get_by_username
 from sitemail.siteconfig import service as siteconfig
 
 BACKEND = "django.contrib.auth.backends.ModelBackend"
@@ -139,7 +141,13 @@ def api_reset_password_code(request: HttpRequest) -> HttpResponse:
 
 
 def sign_up(request: HttpRequest) -> HttpResponse:
-    context: dict[str, Any] = {"username": "", "email": "", "error": ""}
+    # ?email= pre-fills the address (an invitation's); ?next= returns there afterwards.
+    context: dict[str, Any] = {
+        "username": "",
+        "email": request.GET.get("email", "")[:320],
+        "error": "",
+        "next": _next(request),
+    }
     if request.method == "POST":
         data = _body(request)
         context.update(username=data.get("username", ""), email=data.get("email", ""))
@@ -149,7 +157,15 @@ def sign_up(request: HttpRequest) -> HttpResponse:
             context["error"] = str(exc)
             return _page(request, "sign_up", context, status=400)
         login(request, user, backend=BACKEND)
-        return HttpResponseRedirect("/user/settings/emails")
+        if user.site_admin:  # the first account: lead on to configuring email
+            return HttpResponseRedirect("/?welcome=admin")
+        if context["next"] != "/":
+            return HttpResponseRedirect(context["next"])
+        verified = user.emails.filter(verified_at__isnull=False).exists()
+        return HttpResponseRedirect(
+            "/user/settings/emails" + ("" if verified else "?welcome=verify")
+        )
+    context["first_run"] = not User.objects.exists()
     return _page(request, "sign_up", context)
 
 
@@ -227,9 +243,15 @@ def verify_email(request: HttpRequest) -> HttpResponse:
             request.GET.get("email", ""), request.GET.get("code", "")[:512]
         )
     except UserError as exc:
-        return _page(
-            request, "link_result", {"title": "Email not verified", "error": str(exc)}, 400
+        address = request.GET.get("email", "")[:320]
+        if emails.verified_by(_user(request), address):  # only the owner learns this
+            message = f"Your email address {address} is already verified; nothing more to do."
+            return _page(request, "link_result", {"title": "Email verified", "message": message})
+        error = (
+            f"{exc} If you followed this link before, the address is verified already: "
+            "sign in and open Settings → Emails to check."
         )
+        return _page(request, "link_result", {"title": "Email not verified", "error": error}, 400)
     message = f"Your email address {row.email} is now verified."
     return _page(request, "link_result", {"title": "Email verified", "message": message})
 
@@ -256,19 +278,6 @@ def _signed_in(view: View) -> View:
 
     wrapped.__name__ = view.__name__
     wrapped.__doc__ = view.__doc__
-    return wrapped
-
-
-def _site_admin(view: View) -> View:
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        user = _user(request)
-        if user is None:
-            return HttpResponseRedirect(f"/sign-in?next={request.path}")
-        if not user.site_admin:
-            return _text("must be site admin", 403)
-        return view(request, *args, **kwargs)
-
-    wrapped.__name__ = view.__name__
     return wrapped
 
 
@@ -314,6 +323,8 @@ def _emails_page(request: HttpRequest, actor: User, user: User, template: str) -
             context["message"] = _email_action(
                 actor, user, request.POST.get("action", ""), request.POST.get("email", "")[:400]
             )
+        except emails.TooRecent as exc:
+            context["error"], status = exc.advice(), 400
         except UserError as exc:
             context["error"], status = str(exc), 400
     context["emails"] = emails.list_for(actor, user)
@@ -353,7 +364,7 @@ def settings_tokens(request: HttpRequest) -> HttpResponse:
 # ---------------------------------------------------------------- site admin
 
 
-@_site_admin
+@site_admin_required
 def admin_new_user(request: HttpRequest) -> HttpResponse:
     """Like builtin sign-up: an unverified email and a set-password email that verifies it."""
     context: dict[str, Any] = {"username": "", "email": "", "error": "", "active": "users"}
@@ -374,7 +385,7 @@ def admin_new_user(request: HttpRequest) -> HttpResponse:
     return _page(request, "admin_new_user", context, status)
 
 
-@_site_admin
+@site_admin_required
 def admin_user_emails(request: HttpRequest, username: str) -> HttpResponse:
     actor = _user(request)
     assert actor is not None

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from asgiref.sync import sync_to_async
 from django.http import (
@@ -19,6 +17,8 @@ from django.http import (
 from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
+from sitemail.accounts import mailbudget
+from sitemail.accounts.gates import site_admin_required
 from sitemail.accounts.models import User
 from sitemail.admin import configedit, emaillog, metrics, presets, previews, status
 from sitemail.admin import users as user_admin
@@ -30,24 +30,7 @@ from sitemail.outbox.test_email import TestEmailOutcome, send_test_email_traced
 from sitemail.siteconfig import service as siteconfig
 from sitemail.siteconfig.errors import SiteConfigError
 from sitemail.smtp.errors import Step
-
-View = Callable[..., HttpResponseBase]
-
-
-def _refusal(request: HttpRequest, user: Any) -> HttpResponse | None:
-    if not getattr(user, "is_authenticated", False):
-        return HttpResponseRedirect(f"/sign-in?next={quote(request.get_full_path())}")
-    if not getattr(user, "site_admin", False):
-        return render(request, "siteadmin/forbidden.html", {"user": user}, status=403)
-    return None
-
-
-def site_admin(view: View) -> View:
-    @functools.wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        return _refusal(request, request.user) or view(request, *args, **kwargs)
-
-    return wrapper
+from sitemail.web.paging import page_of
 
 
 def _page(request: HttpRequest, template: str, active: str, **context: Any) -> HttpResponse:
@@ -83,7 +66,7 @@ def _config_context(**extra: Any) -> dict[str, Any]:
     return context
 
 
-@site_admin
+@site_admin_required
 def configuration(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         checks = request.GET.get("check") == "sender-auth"
@@ -126,7 +109,7 @@ def configuration(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@site_admin
+@site_admin_required
 def validate_config(request: HttpRequest) -> JsonResponse:
     """The editor's live check as the admin types: the same messages a save would give."""
     return JsonResponse({"messages": configedit.check(request.POST.get("contents", ""))})
@@ -155,11 +138,9 @@ def _transcript(outcome: TestEmailOutcome) -> list[dict[str, Any]]:
     return rows
 
 
+@site_admin_required
 async def test_email(request: HttpRequest) -> HttpResponseBase:
     user = await request.auser()
-    refusal = await sync_to_async(_refusal)(request, user)
-    if refusal is not None:
-        return refusal
     if request.method != "POST":
         return HttpResponseRedirect("/site-admin/configuration#test-email")
     to = request.POST.get("to", "").strip()
@@ -193,7 +174,7 @@ async def test_email(request: HttpRequest) -> HttpResponseBase:
 # --- email log -----------------------------------------------------------------------------
 
 
-@site_admin
+@site_admin_required
 def email_log(request: HttpRequest) -> HttpResponse:
     filters = {k: request.GET.get(k, "").strip() for k in ("status", "kind", "recipient")}
     after_text = request.GET.get("after", "")
@@ -216,10 +197,11 @@ def email_log(request: HttpRequest) -> HttpResponse:
         next_url=next_url,
         first_url=f"?{urlencode(query)}" if after else "",
         notice=request.GET.get("notice", ""),
+        refusals=mailbudget.recent_refusals(),
     )
 
 
-@site_admin
+@site_admin_required
 def email_detail(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         detail = emaillog.detail(pk)
@@ -229,7 +211,7 @@ def email_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-@site_admin
+@site_admin_required
 def email_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     try:
         if action == "retry":
@@ -255,29 +237,30 @@ def email_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
 # --- templates, users, metrics -------------------------------------------------------------
 
 
-@site_admin
+@site_admin_required
 def email_templates(request: HttpRequest) -> HttpResponse:
     return _page(
         request, "siteadmin/email_templates.html", "email-templates", previews=previews.previews()
     )
 
 
-@site_admin
+@site_admin_required
 def users(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "")
-    found = list(user_admin.search(query)[:200])
+    pager = page_of(user_admin.search(query), request)
     return _page(
         request,
         "siteadmin/users.html",
         "users",
-        users=found,
+        users=pager["rows"],
+        pager=pager,
         q=query,
         notice=request.GET.get("notice", ""),
     )
 
 
 @require_POST
-@site_admin
+@site_admin_required
 def user_site_admin(request: HttpRequest, username: str) -> HttpResponse:
     assert isinstance(request.user, User)
     grant = request.POST.get("site_admin") == "true"
@@ -290,6 +273,12 @@ def user_site_admin(request: HttpRequest, username: str) -> HttpResponse:
         notice = str(exc)
     q = request.POST.get("q", "")
     return HttpResponseRedirect(f"/site-admin/users?{urlencode({'q': q, 'notice': notice})}")
+
+
+@site_admin_required
+def metrics_page(request: HttpRequest) -> HttpResponse:
+    """The metrics in words for a person; /metrics stays the raw text for Prometheus."""
+    return _page(request, "siteadmin/metrics.html", "metrics", families=metrics.readable())
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:

@@ -9,7 +9,8 @@ import strawberry
 
 from sitemail.accounts import emails, lifecycle, passwords, tokens
 from sitemail.accounts.models import User as UserModel
-from sitemail.accounts.users import UserError, admin_create_user, get_by_id
+from sitemail.accounts.provisioning import admin_create_user
+from sitemail.accounts.users import UserError, get_by_id
 from sitemail.api.common import EmptyResponse, decode_id, node_id
 from sitemail.api.common import run as _run
 from sitemail.api.context import Info
@@ -111,10 +112,21 @@ class AccountsMutation:
 
     @strawberry.mutation(description="Change the caller's own password.")
     async def update_password(
-        self, info: Info, old_password: str, new_password: str
+        self,
+        info: Info,
+        old_password: str,
+        new_password: str,
+        revoke_access_tokens: Annotated[
+            bool,
+            strawberry.argument(description="Also revoke all of the caller's access tokens."),
+        ] = False,
     ) -> EmptyResponse:
         actor = info.context.require_user()
-        await _run(lambda: passwords.change(actor, old_password, new_password))
+        await _run(
+            lambda: passwords.change(
+                actor, old_password, new_password, revoke_tokens=revoke_access_tokens
+            )
+        )
         return EmptyResponse()
 
     @strawberry.mutation(description="Create an access token; the secret is returned only here.")

@@ -9,6 +9,7 @@ from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
 from strawberry.types import ExecutionContext
 
+from sitemail.api import limits
 from sitemail.api.accounts import AccountsMutation
 from sitemail.api.context import AuthError
 from sitemail.api.deliveries import DeliveriesMutation, DeliveriesQuery
@@ -63,5 +64,8 @@ class Schema(strawberry.Schema):
 schema = Schema(
     query=Query,
     mutation=Mutation,
-    extensions=[lambda: MaskErrors(should_mask_error=lambda e: not _visible(e))],
+    extensions=[
+        *limits.extensions(),
+        lambda: MaskErrors(should_mask_error=lambda e: not _visible(e)),
+    ],
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
@@ -11,6 +12,7 @@ from django.views.decorators.csrf import csrf_exempt, ensure_csrf_cookie
 from strawberry.django.views import AsyncGraphQLView
 
 from sitemail.accounts.models import User
+from sitemail.api import limits
 from sitemail.api.context import Context
 from sitemail.api.schema import schema
 
@@ -23,9 +25,19 @@ class GraphQLView(AsyncGraphQLView):
     graphql_ide = None
     allow_queries_via_get = False
 
+    def decode_json(self, data: str | bytes) -> object:
+        return limits.decode_body(data)
+
     async def dispatch(  # type: ignore[override]
         self, request: HttpRequest, *args: Any, **kwargs: Any
     ) -> HttpResponseBase:
+        limit = limits.time_limit()
+        try:
+            return await asyncio.wait_for(self._dispatch(request, *args, **kwargs), limit)
+        except TimeoutError:
+            return HttpResponse(limits.timed_out(limit), content_type="application/json")
+
+    async def _dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if getattr(request, "token_authenticated", False):
             request.sitemail_user = request.user  # type: ignore[attr-defined]
             return await super().dispatch(request, *args, **kwargs)

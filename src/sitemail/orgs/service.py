@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.db import IntegrityError, transaction
-from django.db.models import Prefetch, Q
+from django.db.models import Count, Prefetch, Q, QuerySet
 
 from sitemail import paging
 from sitemail.accounts.models import User
@@ -84,13 +84,10 @@ def members(actor: User | None, org: Organization) -> list[User]:
     ]
 
 
-def orgs_of(user: User) -> list[Organization]:
-    return [
-        m.org
-        for m in OrganizationMember.objects.filter(user=user)
-        .select_related("org")
-        .order_by("org__name")
-    ]
+def visible_orgs(user: User) -> QuerySet[Organization]:
+    """The organizations listed for `user`: theirs, or every one for a site admin."""
+    rows = Organization.objects.annotate(member_count=Count("members")).order_by("name")
+    return rows if user.site_admin else rows.filter(members__user=user)
 
 
 def add_member(org: Organization, user: User) -> None:

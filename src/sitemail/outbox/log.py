@@ -47,13 +47,8 @@ def retry(message: int | str) -> OutboxMessage:
     """
     with transaction.atomic():
         row = OutboxMessage.objects.select_for_update().get(_match(message))
-        if row.status != Status.FAILED:
-            raise LogError(f"only failed messages can be retried; this one is {row.status}")
-        if row.purged_at is not None:
-            raise LogError(
-                "this message's body was removed after email.log.retentionDays; "
-                "it cannot be sent again"
-            )
+        if (refusal := row.retry_refusal()) is not None:
+            raise LogError(refusal)
         row.status = Status.QUEUED
         row.next_attempt_at = timezone.now()
         row.lease_owner = None

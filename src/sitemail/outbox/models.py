@@ -55,3 +55,19 @@ class OutboxMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} to {self.recipient} ({self.status})"
+
+    def retry_refusal(self) -> str | None:
+        """Why an admin cannot queue this message again, or None if they can."""
+        if self.status != Status.FAILED:
+            return f"only failed messages can be retried; this one is {self.status}"
+        if self.purged_at is not None:
+            return (
+                "this message's body was removed after email.log.retentionDays; "
+                "it cannot be sent again"
+            )
+        return None
+
+    @property
+    def can_retry(self) -> bool:
+        """The email log's Retry button and outbox.log.retry agree on this one rule."""
+        return self.retry_refusal() is None

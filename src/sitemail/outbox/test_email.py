@@ -98,7 +98,10 @@ async def send_test_email_traced(
     With `candidate` (settings not saved yet, e.g. the form's), that is what is tested; the
     outcome's `unsaved` says so when it differs from the saved email settings.
     """
-    outcome = await _send(to, candidate or await siteconfig.aget_settings())
+    # The saved settings are read now, not within the settings cache's TTL: an admin testing
+    # the configuration just saved (perhaps by `sitemail config set` in another process)
+    # tests that one.
+    outcome = await _send(to, candidate or await siteconfig.aget_settings(fresh=True))
     if candidate is not None:
         saved = await siteconfig.aget_settings()
         outcome.unsaved = (saved.email, saved.external_url) != (

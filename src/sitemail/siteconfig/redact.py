@@ -12,6 +12,8 @@ REDACTED = "REDACTED"
 _REDACTED_RAW = f'"{REDACTED}"'
 # Keys of an `auth.providers` entry that hold secrets.
 PROVIDER_SECRET_KEYS = ("clientSecret",)
+# Keys of `email.smtp.oauth` that hold secrets (a service account key is a private key).
+OAUTH_SECRET_KEYS = ("clientSecret", "certificate", "serviceAccountKey")
 
 SecretPath = tuple[PathElem, ...]
 
@@ -37,6 +39,11 @@ def secret_paths(doc: dict[str, Any]) -> list[SecretPath]:
     smtp = doc.get("email.smtp")
     if isinstance(smtp, dict):
         paths += [("email.smtp", k) for k in ("username", "password") if _is_set(smtp.get(k))]
+        oauth = smtp.get("oauth")
+        if isinstance(oauth, dict):
+            paths += [
+                ("email.smtp", "oauth", k) for k in OAUTH_SECRET_KEYS if _is_set(oauth.get(k))
+            ]
     for i, header in enumerate(_headers(doc)):
         if isinstance(header, dict) and header.get("sensitive") is True:
             if _is_set(header.get("value")):
@@ -63,7 +70,7 @@ def redact(text: str) -> str:
         return _hidden(str(exc))
     if not isinstance(doc.value, dict):
         return _hidden("it is not a JSON object")
-    return doc.replace_raw({path: _REDACTED_RAW for path in secret_paths(doc.value)})
+    return jsonc.replace_raw_in(doc, {path: _REDACTED_RAW for path in secret_paths(doc.value)})
 
 
 def _hidden(reason: str) -> str:
@@ -104,6 +111,14 @@ def unredact_report(new_text: str, stored_text: str) -> tuple[str, list[str]]:
     raws: dict[SecretPath, str] = {}
     problems: list[str] = []
     for path in _redacted_paths(new.value, stored_value):
+        if path not in secret_paths(new.value):
+            # SECURITY: the secret would come back where it is no longer redacted (shown in
+            # effectiveContents and the email log): restore only into a redacted place.
+            problems.append(
+                f'{format_path(path)}: "{REDACTED}" stands for a stored secret only where the '
+                'value is still secret: keep "sensitive": true on this header, or enter the value'
+            )
+            continue
         source = _stored_path(path, new.value, stored_value)
         raw = stored.raw(source) if stored is not None and source is not None else None
         if raw is None:
@@ -113,7 +128,7 @@ def unredact_report(new_text: str, stored_text: str) -> tuple[str, list[str]]:
             )
         else:
             raws[path] = raw
-    return new.replace_raw(raws), problems
+    return jsonc.replace_raw_in(new, raws), problems
 
 
 def _redacted_paths(new: dict[str, Any], stored: dict[str, Any]) -> list[SecretPath]:
@@ -152,11 +167,11 @@ def _stored_path(
             and isinstance(h.get("key"), str)
             and h["key"].lower() == key.lower()
         ]
+        # Only a value that was itself redacted (a sensitive header) may be restored.
         sensitive = [i for i in matches if _headers(stored)[i].get("sensitive") is True]
-        candidates = sensitive or matches
-        if not candidates:
+        if not sensitive:
             return None
-        return ("email.smtp", "additionalHeaders", candidates[0], "value")
+        return ("email.smtp", "additionalHeaders", sensitive[0], "value")
     if path[0] == "auth.providers":
         index = path[1]
         assert isinstance(index, int)

@@ -9,6 +9,7 @@ increments whenever the file's contents change.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from asgiref.sync import sync_to_async
 from django.db import transaction
 
-from sitemail.siteconfig import jsonc
+from sitemail.siteconfig import jsonc, limits
 from sitemail.siteconfig import redact as redaction
 from sitemail.siteconfig.coerce import site_settings
 from sitemail.siteconfig.defaults import DEFAULT_DOCUMENT
@@ -55,7 +56,9 @@ log = logging.getLogger(__name__)
 
 FILE_ENV = "SITE_CONFIG_FILE"
 # How long get_settings trusts its cache before checking for a newer version (another process
-# may have saved one); within a transaction it always checks.
+# may have saved one); within a transaction it always checks. A save applies at once in the
+# process that made it (update/patch clear the cache); other processes see it within this bound
+# (README "Site configuration"). `fresh=True` checks now (the test email does).
 CACHE_TTL = 1.0
 MAX_SIZE = 1_000_000  # characters; a site configuration is a few KB
 
@@ -160,6 +163,7 @@ def preview(
     latest = current()
     if text is None:
         text = _patched(latest.contents, values or {}, None)
+    _refuse_if_too_large(text)
     text, redaction_problems = redaction.unredact_report(text, latest.contents)
     result = validate(text)
     problems: list[Problem | str] = [*redaction_problems, *result.errors]
@@ -196,7 +200,7 @@ _cache: _Cached | None = None
 _cache_lock = threading.Lock()
 
 
-def get_settings() -> SiteSettings:
+def get_settings(*, fresh: bool = False) -> SiteSettings:
     """The typed settings of the current version; cheap to call on every request.
 
     Within CACHE_TTL of the last check it returns the cached object without a query; after that
@@ -210,7 +214,9 @@ def get_settings() -> SiteSettings:
     # Inside a transaction the caller may have just saved (or be about to roll back) a version:
     # always compare, and never let other threads trust what was read here without a check.
     in_transaction = transaction.get_connection().in_atomic_block
-    if cached is not None and not in_transaction and now - cached.checked_at < CACHE_TTL:
+    trusted = cached is not None and not fresh and now - cached.checked_at < CACHE_TTL
+    if trusted and not in_transaction:
+        assert cached is not None
         return cached.settings
     key = _version_key()
     checked_at = float("-inf") if in_transaction else now
@@ -227,12 +233,12 @@ def get_settings() -> SiteSettings:
     return settings
 
 
-async def aget_settings() -> SiteSettings:
+async def aget_settings(*, fresh: bool = False) -> SiteSettings:
     """`get_settings` for async code: no thread hop while the cache is fresh."""
     cached = _cache
-    if cached is not None and time.monotonic() - cached.checked_at < CACHE_TTL:
+    if cached is not None and not fresh and time.monotonic() - cached.checked_at < CACHE_TTL:
         return cached.settings
-    return await sync_to_async(get_settings)()
+    return await sync_to_async(functools.partial(get_settings, fresh=fresh))()
 
 
 def clear_cache() -> None:
@@ -331,11 +337,19 @@ def _refuse_if_read_only() -> None:
         )
 
 
-def _save(latest: SiteConfigVersion, text: str, author: User | None) -> SiteConfigVersion:
+def _refuse_if_too_large(text: str) -> None:
+    """Before anything parses it (the parser is slow on huge documents; _save holds the lock)."""
     if len(text) > MAX_SIZE:
         raise SiteConfigError(
             [f"(top level): the document is {len(text)} characters; the limit is {MAX_SIZE}"]
         )
+    too_large = limits.check(text)
+    if too_large is not None:
+        raise SiteConfigError([f"(top level): the document is too large: {too_large}"])
+
+
+def _save(latest: SiteConfigVersion, text: str, author: User | None) -> SiteConfigVersion:
+    _refuse_if_too_large(text)
     text, redaction_problems = redaction.unredact_report(text, latest.contents)
     result = validate(text)
     problems: list[Problem | str] = [*redaction_problems, *result.errors]

@@ -7,16 +7,24 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Literal
+from typing import Literal, get_args
 
-# Mechanisms that send credentials, in the order the admin pages offer them.
-MECHANISMS = ("PLAIN", "LOGIN", "CRAM-MD5")
+# Every value of `email.smtp.authentication`: Sourcegraph's three, then LOGIN and the OAuth 2.0
+# bearer-token ones. The schema's enum (so its messages), the admin form and typed settings all
+# take this list.
+Mechanism = Literal["PLAIN", "CRAM-MD5", "none", "LOGIN", "XOAUTH2", "OAUTHBEARER"]
+AUTH_CHOICES: tuple[Mechanism, ...] = get_args(Mechanism)
+# A bearer token from email.smtp.oauth for email.smtp.username (smtp/oauth).
+OAUTH_MECHANISMS = ("XOAUTH2", "OAUTHBEARER")
+# Mechanisms that send credentials.
+MECHANISMS = tuple(m for m in AUTH_CHOICES if m != "none")
 # The password itself goes over the wire (base64 is no protection): TLS or loopback only.
 PASSWORD_MECHANISMS = ("PLAIN", "LOGIN")
-# Every value of `email.smtp.authentication`.
-AUTH_CHOICES = (*MECHANISMS, "none")
+# Whoever reads these on the wire can sign in (a bearer token is as good as a password).
+CLEAR_SECRET_MECHANISMS = (*PASSWORD_MECHANISMS, *OAUTH_MECHANISMS)
 # Every value of `email.smtp.tls`.
-TLS_MODES = ("auto", "starttls", "implicit", "none")
+TLSMode = Literal["auto", "implicit", "starttls", "none"]
+TLS_MODES: tuple[TLSMode, ...] = get_args(TLSMode)
 IMPLICIT_TLS_PORT = 465  # RFC 8314 "submissions"
 
 # Headers sitemail writes itself on every message (or never writes, like Bcc): an additional
@@ -69,13 +77,21 @@ def is_loopback(host: str) -> bool:
 
 def needs_credentials(mechanism: str) -> bool:
     """Whether `authentication` needs a username and a password."""
-    return mechanism in MECHANISMS
+    return mechanism in MECHANISMS and not uses_oauth(mechanism)
+
+
+def uses_oauth(mechanism: str) -> bool:
+    """Whether `authentication` needs a username and `email.smtp.oauth` (a bearer token)."""
+    return mechanism in OAUTH_MECHANISMS
 
 
 def sends_password_in_clear(mechanism: str, tls: str, port: int, host: str) -> bool:
-    """A configuration that would send the password unencrypted to another host: refused."""
+    """A configuration that would send the password (or a token) unencrypted to another host:
+    refused."""
     return (
-        mechanism in PASSWORD_MECHANISMS and tls_plan(tls, port) == "none" and not is_loopback(host)
+        mechanism in CLEAR_SECRET_MECHANISMS
+        and tls_plan(tls, port) == "none"
+        and not is_loopback(host)
     )
 
 

@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("accounts", "0003_useremail_verified_by"),
+        ("accounts", "0005_unknown_sign_ins"),
     ]
 
     operations = [

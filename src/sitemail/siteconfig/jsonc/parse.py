@@ -1,15 +1,14 @@
-"""JSONC (JSON with comments and trailing commas): parse, read paths, and edit text in place.
+"""JSONC (JSON with comments and trailing commas): parse a text into its plain value and a
+json-five model that knows where each value was written; read paths.
 
-Edits splice new JSON into the original text at the positions json-five's model reports, so
-every byte outside the edited value (comments, blank lines, key order, indentation) is kept.
+Editing (edit.py) splices new JSON into the text at the positions this model reports.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from json5 import JSON5DecodeError
@@ -62,8 +61,6 @@ _ESCAPES = {
     "\u2028": "",
     "\u2029": "",
 }
-# Blanks and at most one comment up to the end of the line: an insertion point after a member.
-_REST_OF_LINE = re.compile(r"[ \t]*(?://[^\r\n]*|/\*[^\r\n]*?\*/[ \t]*)?(?=\r?\n)")
 
 
 class JSONCError(ValueError):
@@ -103,7 +100,7 @@ class Document:
         """The model node at `path`, or None; of duplicate keys the last one wins (as in parse)."""
         node: Value = self.model.value
         for elem in path:
-            child = _child(node, elem)
+            child = child_of(node, elem)
             if child is None:
                 return None
             node = child
@@ -114,18 +111,8 @@ class Document:
         node = self.node(path)
         if node is None:
             return None
-        start, end = _span(node)
+        start, end = span(node)
         return self.text[start:end]
-
-    def replace_raw(self, raws: Mapping[tuple[PathElem, ...], str]) -> str:
-        """The text with the values at existing paths replaced by raw JSON (missing: skipped)."""
-        edits: list[tuple[int, int, str]] = []
-        for path, raw in raws.items():
-            node = self.node(path)
-            if node is not None:
-                start, end = _span(node)
-                edits.append((start, end, raw))
-        return _apply(self.text, edits)
 
     def duplicate_keys(self) -> list[tuple[PathElem, ...]]:
         """Paths of keys written more than once in the same object (only the last one counts)."""
@@ -134,7 +121,7 @@ class Document:
             if isinstance(node, JSONObject):
                 seen: set[str] = set()
                 for key in node.keys:
-                    name = _key_name(key)
+                    name = key_name(key)
                     if name in seen:
                         found.append((*path, name))
                     seen.add(name)
@@ -165,61 +152,6 @@ def get_path(text: str, path: Path, default: Any = None) -> Any:
     return get(parse(text), path, default)
 
 
-def dumps(value: Any, indent: str = "", unit: str = "  ") -> str:
-    """JSON for `value`, pretty-printed so that it sits at `indent` in the surrounding text."""
-    _check_finite(value)
-    if isinstance(value, dict | list) and value:
-        text = _json(value, unit)
-        return text.replace("\n", "\n" + indent)
-    return _json(value)
-
-
-def set_path(text: str, path: Path, value: Any, *, comment: str | None = None) -> str:
-    """Set `path` to `value`, creating missing objects; everything else in the text is kept.
-
-    `comment` (optional) is written as `// ...` line(s) above the key that was set or created.
-    Array indices in `path` must already exist.
-    """
-    if not path:
-        raise ValueError("set_path needs a non-empty path")
-    _check_finite(value)
-    doc = Document(text)
-    node: Value = doc.model.value
-    if not isinstance(node, JSONObject):
-        raise ValueError("the site configuration must be a JSON object to set a key in it")
-    for i, elem in enumerate(path):
-        child = _child(node, elem)
-        rest = path[i + 1 :]
-        if child is None or (rest and not _can_descend(child, rest[0])):
-            if child is not None:  # e.g. "email.smtp": null, then setting email.smtp.host
-                return _replace(doc, child, _nest(rest, value), comment, path[: i + 1])
-            if isinstance(elem, int):
-                raise ValueError(f"{format_path(path[: i + 1])}: no such array element")
-            assert isinstance(node, JSONObject)  # _can_descend checked the container type
-            return _insert(doc, node, elem, _nest(rest, value), comment)
-        if not rest:
-            return _replace(doc, child, value, comment, path)
-        node = child
-    raise AssertionError("unreachable")
-
-
-def set_paths(text: str, values: Mapping[tuple[PathElem, ...], Any]) -> str:
-    """`set_path` for several paths, in order."""
-    for path, value in values.items():
-        text = set_path(text, path, value)
-    return text
-
-
-def replace_raw(text: str, raws: Mapping[tuple[PathElem, ...], str]) -> str:
-    """Replace the values at existing paths with raw JSON source text, in one parse."""
-    return Document(text).replace_raw(raws)
-
-
-def replace_values(text: str, values: Mapping[tuple[PathElem, ...], Any]) -> str:
-    """Replace the values at existing paths with new values (missing paths are skipped)."""
-    return replace_raw(text, {path: dumps(value) for path, value in values.items()})
-
-
 # --- parsing -------------------------------------------------------------------------------
 
 
@@ -234,7 +166,7 @@ def _parse_model(text: str) -> JSONText:
         raise JSONCError("the document is nested too deeply") from exc
     for node in walk(model):
         if isinstance(node, String):
-            start, end = _span(node)
+            start, end = span(node)
             node.raw_value = text[start:end]
             node.characters = _decode_string(text, start, end)
     return model
@@ -329,7 +261,7 @@ def _decode_error(exc: JSON5DecodeError, text: str) -> JSONCError:
 # --- model navigation ----------------------------------------------------------------------
 
 
-def _key_name(key: Node) -> str:
+def key_name(key: Node) -> str:
     if isinstance(key, String):
         return key.characters
     if isinstance(key, Identifier):
@@ -337,19 +269,19 @@ def _key_name(key: Node) -> str:
     raise TypeError(f"unexpected key node {key!r}")
 
 
-def _child(node: Value, elem: PathElem) -> Value | None:
+def child_of(node: Value, elem: PathElem) -> Value | None:
     if isinstance(elem, int):
         if isinstance(node, JSONArray) and -len(node.values) <= elem < len(node.values):
             return node.values[elem]
         return None
     if isinstance(node, JSONObject):
         for key, value in reversed(node.key_value_pairs):
-            if _key_name(key) == elem:
+            if key_name(key) == elem:
                 return value
     return None
 
 
-def _can_descend(node: Value, elem: PathElem) -> bool:
+def can_descend(node: Value, elem: PathElem) -> bool:
     return isinstance(node, JSONArray) if isinstance(elem, int) else isinstance(node, JSONObject)
 
 
@@ -357,167 +289,15 @@ def _walk(node: Value, path: tuple[PathElem, ...]) -> Iterator[tuple[tuple[PathE
     yield path, node
     if isinstance(node, JSONObject):
         for key, value in node.key_value_pairs:
-            yield from _walk(value, (*path, _key_name(key)))
+            yield from _walk(value, (*path, key_name(key)))
     elif isinstance(node, JSONArray):
         for i, value in enumerate(node.values):
             yield from _walk(value, (*path, i))
 
 
-def _span(node: Node) -> tuple[int, int]:
+def span(node: Node) -> tuple[int, int]:
     start_tok = node._tok
     end_tok = node._end_tok or start_tok
     if start_tok is None or end_tok is None:
         raise ValueError(f"no source position for {node!r}")
     return start_tok.index, end_tok.end
-
-
-# --- editing -------------------------------------------------------------------------------
-
-
-def _json(value: Any, indent: str | None = None) -> str:
-    text = json.dumps(value, indent=indent, ensure_ascii=False)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # unpaired surrogates: only \u escapes can carry them
-        text = json.dumps(value, indent=indent)
-    return text
-
-
-def _check_finite(value: Any) -> None:
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(f"{value} cannot be written as JSON")
-    if isinstance(value, dict):
-        for item in value.values():
-            _check_finite(item)
-    elif isinstance(value, list):
-        for item in value:
-            _check_finite(item)
-
-
-def _nest(rest: Path, value: Any) -> Any:
-    for elem in reversed(rest):
-        if isinstance(elem, int):
-            raise ValueError("cannot create an array element; set the whole array instead")
-        value = {elem: value}
-    return value
-
-
-def _line_start(text: str, pos: int) -> int:
-    return text.rfind("\n", 0, pos) + 1
-
-
-def _line_indent(text: str, pos: int) -> str:
-    start = _line_start(text, pos)
-    line = text[start:pos]
-    return line[: len(line) - len(line.lstrip(" \t"))]
-
-
-def _starts_line(text: str, pos: int) -> bool:
-    return not text[_line_start(text, pos) : pos].strip()
-
-
-def _indent_unit(doc: Document) -> str:
-    root = doc.model.value
-    if isinstance(root, JSONObject) and root.keys:
-        start, _ = _span(root.keys[0])
-        if _starts_line(doc.text, start):
-            indent = _line_indent(doc.text, start)
-            if indent:
-                return indent
-    return "  "
-
-
-def _comment_lines(comment: str | None, indent: str) -> str:
-    if not comment:
-        return ""
-    return "".join(f"{indent}// {line}".rstrip() + "\n" for line in comment.splitlines())
-
-
-def _one_line(text: str, node: Node) -> bool:
-    start, end = _span(node)
-    return "\n" not in text[start:end]
-
-
-def _apply(text: str, edits: list[tuple[int, int, str]]) -> str:
-    for start, end, new in sorted(edits, key=lambda e: e[0], reverse=True):
-        text = text[:start] + new + text[end:]
-    return text
-
-
-def _replace(doc: Document, node: Value, value: Any, comment: str | None, path: Path) -> str:
-    text = doc.text
-    start, end = _span(node)
-    indent = _line_indent(text, start)
-    parent = doc.node(path[:-1])
-    if parent is not None and _one_line(doc.text, parent):
-        new = _json(value)  # keep a one-line object on one line
-    else:
-        new = dumps(value, indent, _indent_unit(doc))
-    edits = [(start, end, new)]
-    if comment:
-        key_start = _key_start(doc, path)
-        if key_start is not None and _starts_line(text, key_start):
-            line_start = _line_start(text, key_start)
-            lines = _comment_lines(comment, _line_indent(text, key_start))
-            if not text[:line_start].endswith(lines):  # the same note is already there
-                edits.append((line_start, line_start, lines))
-    return _apply(text, edits)
-
-
-def _key_start(doc: Document, path: Path) -> int | None:
-    parent = doc.node(path[:-1])
-    if not isinstance(parent, JSONObject) or isinstance(path[-1], int):
-        return None
-    for key in reversed(parent.keys):
-        if _key_name(key) == path[-1]:
-            return _span(key)[0]
-    return None
-
-
-def _end_of_line(text: str, pos: int) -> int | None:
-    """Where the line at `pos` ends, if only blanks and a comment follow on it; else None."""
-    match = _REST_OF_LINE.match(text, pos)
-    return match.end() if match else None
-
-
-def _insert(doc: Document, obj: JSONObject, key: str, value: Any, comment: str | None) -> str:
-    text = doc.text
-    unit = _indent_unit(doc)
-    open_pos, close_end = _span(obj)
-    close_pos = close_end - 1
-    multiline = "\n" in text[open_pos:close_pos]
-    is_root = obj is doc.model.value
-
-    if obj.keys:
-        last_key_start, _ = _span(obj.keys[-1])
-        _, last_value_end = _span(obj.values[-1])
-        trailing = obj.trailing_comma
-        after = _span(trailing)[1] if trailing is not None else last_value_end
-        if multiline:
-            indent = _line_indent(text, last_key_start)
-            pair = f"{_json(key)}: {dumps(value, indent, unit)}"
-            new = "\n" + _comment_lines(comment, indent) + indent + pair
-            if trailing is not None:
-                new += ","
-            eol = _end_of_line(text, after)
-            edits = [(eol if eol is not None else after, eol if eol is not None else after, new)]
-            if trailing is None:
-                edits.append((last_value_end, last_value_end, ","))
-            return _apply(text, edits)
-        pair = f"{_json(key)}: {_json(value)}"
-        if trailing is not None:
-            return _apply(text, [(after, after, f" {pair},")])
-        return _apply(text, [(last_value_end, last_value_end, f", {pair}")])
-
-    outer = _line_indent(text, open_pos)
-    indent = outer + unit
-    pair = f"{_json(key)}: {dumps(value, indent, unit)}"
-    if multiline and _starts_line(text, close_pos):
-        line_start = _line_start(text, close_pos)
-        return _apply(
-            text, [(line_start, line_start, _comment_lines(comment, indent) + indent + pair + "\n")]
-        )
-    if multiline or is_root or comment:
-        new = "\n" + _comment_lines(comment, indent) + indent + pair + "\n" + outer
-        return _apply(text, [(close_pos, close_pos, new)])
-    return _apply(text, [(close_pos, close_pos, pair)])
