@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
 from django.test import AsyncClient
+from strawberry.relay import to_base64
 
 from sitemail.accounts import tokens
+from sitemail.accounts.models import User
 from sitemail.accounts.users import create_user
+from tests.api.live import LiveAPI, serving
 
 GraphQL = Callable[..., Any]
 UPDATE = (
@@ -73,3 +77,48 @@ async def set_site_config(gql: GraphQL, token: str, document: dict[str, Any] | s
 
 
 aget = sync_to_async
+
+
+# --- Sourcegraph client compatibility: a live HTTP endpoint and signed-in actors ----------------
+
+
+@dataclass(frozen=True)
+class Actor:
+    """A user with an access token, as `src` or the web app would act."""
+
+    user: User
+    token: str
+
+    @property
+    def id(self) -> str:
+        return to_base64("User", self.user.pk)
+
+
+def make_actor(username: str, *, site_admin: bool = False) -> Actor:
+    user = create_user(username, f"{username}@example.com", site_admin=site_admin)
+    return Actor(user=user, token=tokens.create(user, note="client")[1])
+
+
+@pytest.fixture
+def live(transactional_db: None) -> Iterator[LiveAPI]:
+    """Sourcegraph's clients' view: HTTP on loopback, token auth, the test's database."""
+    with serving() as api:
+        yield api
+
+
+@pytest.fixture
+def sg_site(transactional_db: None) -> None:
+    """externalURL and the builtin provider set, email not configured (tests add SMTP)."""
+    from tests.accounts.conftest import configure
+
+    configure(None)
+
+
+@pytest.fixture
+def sg_admin(transactional_db: None, sg_site: None) -> Actor:
+    return make_actor("root", site_admin=True)
+
+
+@pytest.fixture
+def sg_user(transactional_db: None) -> Actor:
+    return make_actor("alice")

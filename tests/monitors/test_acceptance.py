@@ -33,9 +33,10 @@ mutation($ns: ID!) {
 
 def _runs(inst: Instance) -> int:
     out = inst.gql(
-        "{ currentUser { monitors { nodes { trigger { events { id } } } } } }",
+        "{ currentUser { monitors { nodes { trigger { ... on MonitorQuery {"
+        " events { nodes { id } } } } } } } }",
     )
-    return len(out["data"]["currentUser"]["monitors"]["nodes"][0]["trigger"]["events"])
+    return len(out["data"]["currentUser"]["monitors"]["nodes"][0]["trigger"]["events"]["nodes"])
 
 
 def test_commit_with_todo_emails_the_owner_once(

@@ -22,15 +22,18 @@ mutation($ns: ID!, $q: String!, $to: [ID!]!) {
     trigger: {query: $q},
     actions: [{email: {enabled: true, priority: NORMAL, recipients: $to,
                        includeResults: true, header: ""}}]
-  ) { id description enabled owner { username } trigger { id query }
-      actions { totalCount nodes { ... on MonitorEmail { id priority recipients { username } } } } }
+  ) { id description enabled owner { ... on User { username } }
+      trigger { ... on MonitorQuery { id query } }
+      actions { totalCount nodes { ... on MonitorEmail { id priority
+                                   recipients { nodes { ... on User { username } } } } } } }
 }
 """
 MONITORS = """
-{ currentUser { monitors { totalCount nodes { id description enabled trigger { query events {
-    status resultCount commitsScanned results { repository matchedLines }
-    actions { status message } } }
-    actions { nodes { ... on MonitorEmail { id events { status message } }
+{ currentUser { monitors { totalCount nodes { id description enabled
+    trigger { ... on MonitorQuery { query events { nodes {
+      status resultCount commitsScanned results { repository matchedLines }
+      actions { nodes { ... on MonitorEmail { events { nodes { status message } } } } } } } } }
+    actions { nodes { ... on MonitorEmail { id events { nodes { status message } } }
                       ... on MonitorWebhook { id url } } } } } } }
 """
 
@@ -74,7 +77,7 @@ def test_create_run_and_read_logs_through_graphql(
 
     created = api(CREATE, ns=me, q="type:diff repo:. TODO", to=[me])["data"]["createCodeMonitor"]
     assert created["owner"] == {"username": "alice"} and created["enabled"]
-    assert created["actions"]["nodes"][0]["recipients"] == [{"username": "alice"}]
+    assert created["actions"]["nodes"][0]["recipients"]["nodes"] == [{"username": "alice"}]
 
     src.commit("Add TODO", {"x.py": "x = 1  # TODO: tidy\n"})
     repos.fetch(Repository.objects.get())
@@ -84,14 +87,15 @@ def test_create_run_and_read_logs_through_graphql(
     assert subjects([mail]) == ["Sourcegraph code monitor New TODOs detected 1 new result"]
 
     [node] = api(MONITORS)["data"]["currentUser"]["monitors"]["nodes"]
-    [event] = node["trigger"]["events"]
+    [event] = node["trigger"]["events"]["nodes"]
     assert event["status"] == "SUCCESS" and event["resultCount"] == 1
     assert event["commitsScanned"] == 1
     assert event["results"] == [
         {"repository": "acme", "matchedLines": ["x.py: +x = 1  # TODO: tidy"]}
     ]
-    assert event["actions"][0]["status"] == "SUCCESS"
-    assert "enqueued email to alice" in event["actions"][0]["message"]
+    [action_event] = event["actions"]["nodes"][0]["events"]["nodes"]
+    assert action_event["status"] == "SUCCESS"
+    assert "enqueued email to alice" in action_event["message"]
 
 
 def test_update_toggle_delete_and_ownership(
@@ -111,7 +115,7 @@ def test_update_toggle_delete_and_ownership(
           {email: {id: $e, update: {enabled: true, priority: CRITICAL, recipients: $to,
                                     header: "h"}}},
           {webhook: {update: {enabled: true, url: "https://hooks.example.com/hook"}}}
-        ]) { description trigger { query }
+        ]) { description trigger { ... on MonitorQuery { query } }
              actions { nodes { ... on MonitorEmail { id priority }
                                ... on MonitorWebhook { url } } } }
     }"""

@@ -22,8 +22,9 @@ IN_USE = "email: {} is already verified by another user"
 
 
 def list_for(actor: User | None, user: User) -> list[UserEmail]:
+    """The user's emails, primary first (the user or a site admin). Uses a prefetch if any."""
     require_self_or_admin(actor, user)
-    return list(UserEmail.objects.filter(user=user).order_by("-is_primary", "created_at", "pk"))
+    return sorted(user.emails.all(), key=lambda e: (not e.is_primary, e.created_at, e.pk))
 
 
 def _get(user: User, email: str, *, lock: bool = False) -> UserEmail:

@@ -11,7 +11,14 @@ from django.db.models.functions import Lower
 
 
 class UserManager(BaseUserManager["User"]):
-    pass
+    """Live users only: a soft-deleted user cannot sign in, be found or be listed."""
+
+    def get_queryset(self) -> models.QuerySet[User]:
+        return super().get_queryset().filter(deleted_at__isnull=True)
+
+
+class AllUsersManager(BaseUserManager["User"]):
+    """Every row, soft-deleted ones too (recoverUsers, hard delete)."""
 
 
 class User(AbstractBaseUser):
@@ -28,13 +35,17 @@ class User(AbstractBaseUser):
     failed_sign_ins = models.IntegerField(default=0)
     failed_sign_ins_since = models.DateTimeField(null=True, blank=True)
     locked_until = models.DateTimeField(null=True, blank=True)
+    # deleteUser without hard: the row stays (recoverUsers brings it back); None = live.
+    deleted_at = models.DateTimeField(null=True, blank=True)
 
     USERNAME_FIELD = "username"
     REQUIRED_FIELDS: ClassVar[list[str]] = []
     objects = UserManager()
+    all_objects = AllUsersManager()
 
     class Meta:
         db_table = "users"
+        base_manager_name = "all_objects"
 
     def __str__(self) -> str:
         return self.username
@@ -116,6 +127,12 @@ class AccessToken(models.Model):
     token_sha256 = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    # Who made it (a site admin may create a token for another user); None = the user.
+    creator = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # createAccessToken(expiresAt:): refused at use from then on; None = never expires.
+    expires_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -60,7 +60,7 @@ def check_username(username: str) -> str:
 
 def create_user(
     username: str,
-    email: str,
+    email: str | None,
     *,
     password: str | None = None,
     site_admin: bool = False,
@@ -70,15 +70,20 @@ def create_user(
 ) -> User:
     """Create a user with `email` as its primary address (primary only when verified).
 
+    With no email (createUser allows none) the user has no address until one is added.
     `verified_by` says who vouches for a verified address: by default the caller (a site admin,
     the CLI); sign-up and external sign-in say otherwise.
     """
     username = check_username(username)
-    address = normalize_email(email)
+    address = normalize_email(email) if email is not None else None
     with transaction.atomic():
-        if User.objects.filter(username__iexact=username).exists():
+        # Soft-deleted users keep their name (recoverUsers may bring them back).
+        if User.all_objects.filter(username__iexact=username).exists():
             raise UserError(f"username: {username!r} is already taken")
-        if UserEmail.objects.filter(email__iexact=address, verified_at__isnull=False).exists():
+        if (
+            address is not None
+            and UserEmail.objects.filter(email__iexact=address, verified_at__isnull=False).exists()
+        ):
             raise UserError(f"email: {address!r} is already in use by another user")
         user = User(username=username, display_name=display_name, site_admin=site_admin)
         if password:
@@ -87,13 +92,14 @@ def create_user(
             user.set_unusable_password()
         try:
             user.save()
-            UserEmail.objects.create(
-                user=user,
-                email=address,
-                verified_at=timezone.now() if verified else None,
-                verified_by=verified_by if verified else VerifiedBy.UNKNOWN,
-                is_primary=verified,
-            )
+            if address is not None:
+                UserEmail.objects.create(
+                    user=user,
+                    email=address,
+                    verified_at=timezone.now() if verified else None,
+                    verified_by=verified_by if verified else VerifiedBy.UNKNOWN,
+                    is_primary=verified,
+                )
         except IntegrityError as exc:
             raise UserError(f"username or email already in use: {exc}") from exc
     return user

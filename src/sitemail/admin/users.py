@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 
 from sitemail.accounts.models import User
 
@@ -13,14 +13,9 @@ class UserAdminError(ValueError):
 
 def search(query: str = "") -> QuerySet[User]:
     """Users whose username, display name or any email contains `query`, by username."""
-    qs = User.objects.order_by("username").prefetch_related("emails")
-    if query := query.strip():
-        qs = qs.filter(
-            Q(username__icontains=query)
-            | Q(display_name__icontains=query)
-            | Q(emails__email__icontains=query)
-        ).distinct()
-    return qs
+    from sitemail.accounts import directory
+
+    return directory.matching(query).order_by("username").prefetch_related("emails")
 
 
 def set_site_admin(actor: User, username: str, site_admin: bool) -> User:

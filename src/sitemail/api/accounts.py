@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated, TypeVar
+from datetime import datetime
+from typing import Annotated
 
 import strawberry
-from asgiref.sync import sync_to_async
 
-from sitemail.accounts import emails, passwords, tokens
+from sitemail.accounts import emails, lifecycle, passwords, tokens
 from sitemail.accounts.models import User as UserModel
 from sitemail.accounts.provisioning import admin_create_user
 from sitemail.accounts.users import UserError, get_by_id
+from sitemail.api.common import EmptyResponse, decode_id, node_id
+from sitemail.api.common import run as _run
 from sitemail.api.context import Info
-from sitemail.api.users import User, decode_id, node_id
-
-T = TypeVar("T")
-
-
-@strawberry.type
-class EmptyResponse:
-    always_nil: str | None = None
+from sitemail.api.users import User
 
 
 @strawberry.type
@@ -45,12 +39,13 @@ def _user(user_id: str) -> UserModel:
     return get_by_id(decode_id("User", user_id))
 
 
-async def _run(fn: Callable[[], T]) -> T:
-    # Services are sync (ORM, transactions); resolvers only parse input and shape output.
-    return await sync_to_async(fn)()
-
-
 UserArg = Annotated[strawberry.ID, strawberry.argument(name="user")]
+UserIDArg = Annotated[strawberry.ID, strawberry.argument(name="userID")]
+UserIDsArg = Annotated[list[strawberry.ID], strawberry.argument(name="userIDs")]
+
+
+def _pks(ids: list[strawberry.ID]) -> list[int]:
+    return [decode_id("User", i) for i in ids]
 
 
 @strawberry.type
@@ -97,7 +92,7 @@ class AccountsMutation:
         self,
         info: Info,
         username: str,
-        email: str,
+        email: str | None = None,
         verified_email: bool | None = None,
     ) -> CreateUserResult:
         actor = info.context.require_site_admin()
@@ -136,10 +131,22 @@ class AccountsMutation:
 
     @strawberry.mutation(description="Create an access token; the secret is returned only here.")
     async def create_access_token(
-        self, info: Info, user: UserArg, scopes: list[str], note: str
+        self,
+        info: Info,
+        user: UserArg,
+        scopes: list[str],
+        note: str,
+        expires_at: datetime | None = None,
+        duration_seconds: int | None = None,
     ) -> CreateAccessTokenResult:
         actor = info.context.require_user()
-        row, secret = await _run(lambda: tokens.issue(actor, _user(user), scopes, note))
+        if duration_seconds is not None:
+            if expires_at is not None:
+                raise UserError("give expiresAt or durationSeconds, not both")
+            expires_at = tokens.expiry_after(duration_seconds)
+        row, secret = await _run(
+            lambda: tokens.issue(actor, _user(user), scopes, note, expires_at=expires_at)
+        )
         return CreateAccessTokenResult(id=node_id("AccessToken", row.pk), token=secret)
 
     @strawberry.mutation(description="Delete an access token by its ID or by its secret.")
@@ -161,4 +168,37 @@ class AccountsMutation:
             tokens.delete(actor, row)
 
         await _run(delete)
+        return EmptyResponse()
+
+    @strawberry.mutation(
+        description="Delete a user (site admins): soft by default (recoverUsers undoes it), "
+        "for good with hard: true."
+    )
+    async def delete_user(
+        self, info: Info, user: UserArg, hard: bool | None = None
+    ) -> EmptyResponse | None:
+        actor = info.context.require_site_admin()
+        await _run(lambda: lifecycle.delete(actor, _pks([user]), hard=bool(hard)))
+        return EmptyResponse()
+
+    @strawberry.mutation(description="Delete several users at once (site admins), as deleteUser.")
+    async def delete_users(
+        self, info: Info, users: list[strawberry.ID], hard: bool | None = None
+    ) -> EmptyResponse | None:
+        actor = info.context.require_site_admin()
+        await _run(lambda: lifecycle.delete(actor, _pks(users), hard=bool(hard)))
+        return EmptyResponse()
+
+    @strawberry.mutation(description="Restore soft-deleted users (site admins).")
+    async def recover_users(self, info: Info, user_ids: UserIDsArg) -> EmptyResponse | None:
+        actor = info.context.require_site_admin()
+        await _run(lambda: lifecycle.recover(actor, _pks(user_ids)))
+        return EmptyResponse()
+
+    @strawberry.mutation(description="Grant or revoke site admin (site admins; never oneself).")
+    async def set_user_is_site_admin(
+        self, info: Info, user_id: UserIDArg, site_admin: bool
+    ) -> EmptyResponse | None:
+        actor = info.context.require_site_admin()
+        await _run(lambda: lifecycle.set_site_admin(actor, _user(user_id), site_admin))
         return EmptyResponse()

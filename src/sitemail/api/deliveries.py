@@ -9,6 +9,7 @@ from asgiref.sync import sync_to_async
 from graphql import GraphQLError
 
 from sitemail.admin import emaillog
+from sitemail.api.common import PageInfo
 from sitemail.api.context import Info
 from sitemail.outbox import log
 from sitemail.outbox.metrics import ADMIN_RETRIES
@@ -30,12 +31,6 @@ class EmailDelivery:
     last_step: str | None
     last_code: int | None
     last_error: str | None
-
-
-@strawberry.type
-class PageInfo:
-    has_next_page: bool
-    end_cursor: str | None
 
 
 @strawberry.type

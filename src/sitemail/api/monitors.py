@@ -9,14 +9,15 @@ from typing import Annotated, Any
 import strawberry
 from asgiref.sync import sync_to_async
 
+from sitemail import paging
 from sitemail.accounts.models import User as UserModel
-from sitemail.api.accounts import EmptyResponse
+from sitemail.api.common import EmptyResponse, Node, PageInfo, decode_id, node_id, run
 from sitemail.api.context import Info
-from sitemail.api.users import User, decode_id, node_id
+from sitemail.api.users import Namespace, User
 from sitemail.monitors import repos as repo_service
 from sitemail.monitors import service
-from sitemail.monitors.access import may_manage
 from sitemail.monitors.models import Action, ActionRun, CodeMonitor, Repository, TriggerRun
+from sitemail.paging import Page
 
 
 @strawberry.enum
@@ -57,10 +58,17 @@ class MonitorWebhookInput:
 
 
 @strawberry.input
+class MonitorSlackWebhookInput:
+    enabled: bool
+    url: str
+    include_results: bool = False
+
+
+@strawberry.input
 class MonitorActionInput:
     email: MonitorEmailInput | None = None
     webhook: MonitorWebhookInput | None = None
-    slack_webhook: MonitorWebhookInput | None = None
+    slack_webhook: MonitorSlackWebhookInput | None = None
 
 
 @strawberry.input
@@ -88,21 +96,58 @@ class MonitorEditWebhookInput:
 
 
 @strawberry.input
+class MonitorEditSlackWebhookInput:
+    update: MonitorSlackWebhookInput
+    id: strawberry.ID | None = None
+
+
+@strawberry.input
 class MonitorEditActionInput:
     email: MonitorEditEmailInput | None = None
     webhook: MonitorEditWebhookInput | None = None
-    slack_webhook: MonitorEditWebhookInput | None = None
+    slack_webhook: MonitorEditSlackWebhookInput | None = None
 
 
 # --- outputs --------------------------------------------------------------------------------
 
 
+@strawberry.enum
+class EventStatus(Enum):
+    PENDING = "PENDING"
+    SUCCESS = "SUCCESS"
+    ERROR = "ERROR"
+
+
 @strawberry.type
-class MonitorActionEvent:
+class MonitorActionEvent(Node):
     id: strawberry.ID
-    status: str
-    message: str
+    status: EventStatus
+    message: str | None
     timestamp: datetime
+
+    @classmethod
+    def of(cls, r: ActionRun) -> MonitorActionEvent:
+        return cls(
+            id=node_id("MonitorActionEvent", r.pk),
+            status=EventStatus(r.status),
+            message=r.message or None,
+            timestamp=r.created_at,
+        )
+
+
+@strawberry.type
+class MonitorActionEventConnection:
+    nodes: list[MonitorActionEvent]
+    total_count: int
+    page_info: PageInfo
+
+    @classmethod
+    def of(cls, page: Page[ActionRun]) -> MonitorActionEventConnection:
+        return cls(
+            nodes=[MonitorActionEvent.of(r) for r in page.rows],
+            total_count=page.total,
+            page_info=PageInfo.of(page),
+        )
 
 
 @strawberry.type
@@ -115,56 +160,81 @@ class MonitorResult:
 
 
 @strawberry.type
-class MonitorTriggerEvent:
-    id: strawberry.ID
-    status: str
-    message: str
-    timestamp: datetime
-    query: str
-    commits_scanned: int
-    result_count: int
-    results: list[MonitorResult]
-    actions: list[MonitorActionEvent]
-
-
-@strawberry.type
-class MonitorQuery:
-    id: strawberry.ID
-    query: str
-    events: list[MonitorTriggerEvent]
-
-
-@strawberry.type
-class MonitorEmail:
+class _ActionBase:
     id: strawberry.ID
     enabled: bool
+    include_results: bool
+    model: strawberry.Private[Action]
+    # Within a trigger event: that event's runs of this action (already loaded), else None.
+    runs: strawberry.Private[list[ActionRun] | None]
+
+    @strawberry.field(description="This action's runs, newest first.")
+    async def events(
+        self, info: Info, first: int | None = 50, after: str | None = None
+    ) -> MonitorActionEventConnection:
+        if self.runs is not None:
+            return MonitorActionEventConnection.of(paging.in_memory(self.runs, first, after))
+        page = await run(
+            lambda: paging.page(self.model.runs.all(), first, after, newest_first=True)
+        )
+        return MonitorActionEventConnection.of(page)
+
+
+@strawberry.type
+class MonitorActionEmailRecipientsConnection:
+    nodes: list[Namespace]
+    total_count: int
+    page_info: PageInfo
+
+
+@strawberry.type
+class MonitorEmail(_ActionBase, Node):
     priority: MonitorEmailPriority
     header: str
-    include_results: bool
-    recipients: list[User]
-    events: list[MonitorActionEvent]
+
+    @strawberry.field
+    def recipients(
+        self, first: int | None = 50, after: str | None = None
+    ) -> MonitorActionEmailRecipientsConnection:
+        users = sorted(self.model.recipients.all(), key=lambda u: u.pk)  # prefetched
+        page = paging.in_memory(users, first, after, newest_first=False)
+        return MonitorActionEmailRecipientsConnection(
+            nodes=[User.of(u) for u in page.rows],
+            total_count=page.total,
+            page_info=PageInfo.of(page),
+        )
 
 
 @strawberry.type
-class MonitorWebhook:
-    id: strawberry.ID
-    enabled: bool
+class MonitorWebhook(_ActionBase, Node):
     url: str
-    include_results: bool
-    events: list[MonitorActionEvent]
 
 
 @strawberry.type
-class MonitorSlackWebhook:
+class MonitorSlackWebhook(_ActionBase, Node):
+    url: str
+
+
+@strawberry.type(
+    description="A batch change action: part of Sourcegraph's union so its clients' documents "
+    "validate; sitemail has no batch changes, so none is ever returned."
+)
+class MonitorBatchChange(Node):
     id: strawberry.ID
     enabled: bool
-    url: str
-    include_results: bool
-    events: list[MonitorActionEvent]
+
+    @strawberry.field
+    def events(
+        self, first: int | None = 50, after: str | None = None
+    ) -> MonitorActionEventConnection:
+        return MonitorActionEventConnection(
+            nodes=[], total_count=0, page_info=PageInfo(has_next_page=False, end_cursor=None)
+        )
 
 
 MonitorAction = Annotated[
-    MonitorEmail | MonitorWebhook | MonitorSlackWebhook, strawberry.union("MonitorAction")
+    MonitorEmail | MonitorWebhook | MonitorSlackWebhook | MonitorBatchChange,
+    strawberry.union("MonitorAction"),
 ]
 
 
@@ -172,23 +242,152 @@ MonitorAction = Annotated[
 class MonitorActionConnection:
     nodes: list[MonitorAction]
     total_count: int
+    page_info: PageInfo
+
+
+def _action(
+    action: Action, runs: list[ActionRun] | None = None
+) -> MonitorEmail | MonitorWebhook | MonitorSlackWebhook:
+    common: dict[str, Any] = {
+        "enabled": action.enabled,
+        "include_results": action.include_results,
+        "model": action,
+        "runs": runs,
+    }
+    if action.type == Action.Type.EMAIL:
+        return MonitorEmail(
+            id=node_id("MonitorEmail", action.pk),
+            priority=MonitorEmailPriority(action.priority),
+            header=action.header,
+            **common,
+        )
+    cls = MonitorWebhook if action.type == Action.Type.WEBHOOK else MonitorSlackWebhook
+    return cls(id=node_id(cls.__name__, action.pk), url=action.url, **common)
+
+
+def _actions(
+    rows: list[Action], first: int | None, after: str | None, runs: list[ActionRun] | None
+) -> MonitorActionConnection:
+    page = paging.in_memory(rows, first, after, newest_first=False)
+    nodes: list[MonitorEmail | MonitorWebhook | MonitorSlackWebhook | MonitorBatchChange] = [
+        _action(a, None if runs is None else [r for r in runs if r.action_id == a.pk])
+        for a in page.rows
+    ]
+    return MonitorActionConnection(nodes=nodes, total_count=page.total, page_info=PageInfo.of(page))
 
 
 @strawberry.type
-class Monitor:
+class MonitorTriggerEvent(Node):
+    id: strawberry.ID
+    status: EventStatus
+    message: str | None
+    timestamp: datetime
+    query: str
+    commits_scanned: int
+    result_count: int
+    results: list[MonitorResult]
+    model: strawberry.Private[TriggerRun]
+    monitor_actions: strawberry.Private[list[Action]]
+
+    @strawberry.field(description="The monitor's actions, each with this event's runs of it.")
+    def actions(self, first: int | None = 50, after: str | None = None) -> MonitorActionConnection:
+        runs = list(self.model.action_runs.all())  # prefetched with the events page
+        return _actions(self.monitor_actions, first, after, runs)
+
+
+def _result(r: dict[str, Any]) -> MonitorResult:
+    return MonitorResult(
+        repository=r["repo"],
+        commit=r["commit"],
+        author=r["author"],
+        subject=r["subject"],
+        matched_lines=[f"{m['path']}: {m['line']}" for m in r.get("lines", [])],
+    )
+
+
+def _event(trigger_run: TriggerRun, monitor_actions: list[Action]) -> MonitorTriggerEvent:
+    return MonitorTriggerEvent(
+        id=node_id("MonitorTriggerEvent", trigger_run.pk),
+        status=EventStatus(trigger_run.status),
+        message=trigger_run.message or None,
+        timestamp=trigger_run.finished_at,
+        query=trigger_run.query,
+        commits_scanned=trigger_run.commits_scanned,
+        result_count=trigger_run.result_count,
+        results=[_result(r) for r in trigger_run.results],
+        model=trigger_run,
+        monitor_actions=monitor_actions,
+    )
+
+
+@strawberry.type
+class MonitorTriggerEventConnection:
+    nodes: list[MonitorTriggerEvent]
+    total_count: int
+    page_info: PageInfo
+
+
+@strawberry.type
+class MonitorQuery(Node):
+    id: strawberry.ID
+    query: str
+    monitor: strawberry.Private[CodeMonitor]
+
+    @strawberry.field(description="Trigger runs, newest first.")
+    async def events(
+        self, info: Info, first: int | None = 50, after: str | None = None
+    ) -> MonitorTriggerEventConnection:
+        loader = info.context.loader("monitor_events", _load_events)
+        rows, acts = await loader.load((self.monitor, first, after))
+        return MonitorTriggerEventConnection(
+            nodes=[_event(r, acts) for r in rows.rows],
+            total_count=rows.total,
+            page_info=PageInfo.of(rows),
+        )
+
+
+EventsKey = tuple[CodeMonitor, int | None, str | None]
+EventsPage = tuple[Page[TriggerRun], list[Action]]
+
+
+async def _load_events(keys: list[EventsKey]) -> list[EventsPage]:
+    """One batch for every MonitorQuery.events of a request (grouped by first/after)."""
+
+    def load() -> list[EventsPage]:
+        found: dict[tuple[int, int | None, str | None], EventsPage] = {}
+        for first, after in {(f, a) for _, f, a in keys}:
+            monitors = list({m.pk: m for m, f, a in keys if (f, a) == (first, after)}.values())
+            for pk, page in service.events_pages(monitors, first, after).items():
+                found[(pk, first, after)] = page
+        return [found[(m.pk, f, a)] for m, f, a in keys]
+
+    return await run(load)
+
+
+MonitorTrigger = Annotated[MonitorQuery, strawberry.union("MonitorTrigger")]
+
+
+@strawberry.type
+class Monitor(Node):
     id: strawberry.ID
     description: str
     enabled: bool
     created_at: datetime
-    owner: User
-    trigger: MonitorQuery
-    actions: MonitorActionConnection
+    created_by: User
+    owner: Namespace
+    trigger: MonitorTrigger
+    model: strawberry.Private[CodeMonitor]
+
+    @strawberry.field
+    def actions(self, first: int | None = 50, after: str | None = None) -> MonitorActionConnection:
+        return _actions(list(self.model.actions.all()), first, after, None)  # prefetched
 
 
 @strawberry.type
 class MonitorConnection:
     nodes: list[Monitor]
     total_count: int
+    page_info: PageInfo
 
 
 @strawberry.type
@@ -202,103 +401,43 @@ class Repo:
 
 # --- shaping --------------------------------------------------------------------------------
 
-EVENTS = 20
-
-
-def _action_events(action: Action) -> list[MonitorActionEvent]:
-    return [
-        MonitorActionEvent(
-            id=node_id("MonitorActionEvent", r.pk),
-            status=r.status,
-            message=r.message,
-            timestamp=r.created_at,
-        )
-        for r in action.runs.all()[:EVENTS]
-    ]
-
-
-def _action(action: Action) -> MonitorEmail | MonitorWebhook | MonitorSlackWebhook:
-    events = _action_events(action)
-    if action.type == Action.Type.EMAIL:
-        return MonitorEmail(
-            id=node_id("MonitorEmail", action.pk),
-            enabled=action.enabled,
-            priority=MonitorEmailPriority(action.priority),
-            header=action.header,
-            include_results=action.include_results,
-            recipients=[User.of(u) for u in action.recipients.all()],
-            events=events,
-        )
-    cls = MonitorWebhook if action.type == Action.Type.WEBHOOK else MonitorSlackWebhook
-    return cls(
-        id=node_id(cls.__name__, action.pk),
-        enabled=action.enabled,
-        url=action.url,
-        include_results=action.include_results,
-        events=events,
-    )
-
-
-def _result(r: dict[str, Any]) -> MonitorResult:
-    return MonitorResult(
-        repository=r["repo"],
-        commit=r["commit"],
-        author=r["author"],
-        subject=r["subject"],
-        matched_lines=[f"{m['path']}: {m['line']}" for m in r.get("lines", [])],
-    )
-
-
-def _event(run: TriggerRun) -> MonitorTriggerEvent:
-    runs: list[ActionRun] = list(run.action_runs.all())
-    return MonitorTriggerEvent(
-        id=node_id("MonitorTriggerEvent", run.pk),
-        status=run.status,
-        message=run.message,
-        timestamp=run.finished_at,
-        query=run.query,
-        commits_scanned=run.commits_scanned,
-        result_count=run.result_count,
-        results=[_result(r) for r in run.results],
-        actions=[
-            MonitorActionEvent(
-                id=node_id("MonitorActionEvent", a.pk),
-                status=a.status,
-                message=a.message,
-                timestamp=a.created_at,
-            )
-            for a in runs
-        ],
-    )
-
 
 def shape(monitor: CodeMonitor) -> Monitor:
-    actions = [_action(a) for a in monitor.actions.all()]
+    """A monitor whose actions (with recipients) are loaded, so its fields query nothing more."""
+    owner = User.of(monitor.owner)
     return Monitor(
         id=node_id("CodeMonitor", monitor.pk),
         description=monitor.description,
         enabled=monitor.enabled,
         created_at=monitor.created_at,
-        owner=User.of(monitor.owner),
+        created_by=owner,
+        owner=owner,
         trigger=MonitorQuery(
-            id=node_id("MonitorQuery", monitor.pk),
-            query=monitor.query,
-            events=[_event(r) for r in monitor.trigger_runs.all()[:EVENTS]],
+            id=node_id("MonitorQuery", monitor.pk), query=monitor.query, monitor=monitor
         ),
-        actions=MonitorActionConnection(nodes=actions, total_count=len(actions)),
+        model=monitor,
     )
 
 
-def monitors_of(actor: UserModel | None, owner: UserModel, first: int = 50) -> MonitorConnection:
-    if not may_manage(actor, owner.pk):
-        return MonitorConnection(nodes=[], total_count=0)
-    rows = service.list_for(owner)
-    return MonitorConnection(nodes=[shape(m) for m in rows[:first]], total_count=len(rows))
+def _loaded(monitor: CodeMonitor) -> Monitor:
+    return shape(service.with_actions(monitor))
 
 
-async def user_monitors(info: Info, owner: UserModel, first: int) -> MonitorConnection:
+def monitors_of(
+    actor: UserModel | None, owner: UserModel, first: int | None, after: str | None
+) -> MonitorConnection:
+    page = service.page_for(actor, owner, first, after)
+    return MonitorConnection(
+        nodes=[shape(m) for m in page.rows], total_count=page.total, page_info=PageInfo.of(page)
+    )
+
+
+async def user_monitors(
+    info: Info, owner: UserModel, first: int | None, after: str | None
+) -> MonitorConnection:
     """`User.monitors`: the user's own monitors (or any user's, for a site admin)."""
-    return await sync_to_async(monitors_of)(info.context.user, owner, first)
+    actor = info.context.user
+    return await run(lambda: monitors_of(actor, owner, first, after))
 
 
 # --- input parsing --------------------------------------------------------------------------
@@ -317,7 +456,7 @@ def _email_spec(data: MonitorEmailInput, id: int | None = None) -> service.Actio
 
 
 def _webhook_spec(
-    kind: str, data: MonitorWebhookInput, id: int | None = None
+    kind: str, data: MonitorWebhookInput | MonitorSlackWebhookInput, id: int | None = None
 ) -> service.ActionSpec:
     return service.ActionSpec(
         type=kind, enabled=data.enabled, include_results=data.include_results, url=data.url, id=id
@@ -393,7 +532,7 @@ class MonitorsQuery:
         actor = info.context.require_user()
 
         def go() -> Monitor:
-            return shape(service.get_for(actor, _monitor_pk(id)))
+            return _loaded(service.get_for(actor, _monitor_pk(id)))
 
         return await sync_to_async(go)()
 
@@ -424,7 +563,7 @@ class MonitorsMutation:
                 actions=_specs(actions),
             )
             owner = decode_id("User", monitor.namespace)
-            return shape(service.create(actor, owner, spec))
+            return _loaded(service.create(actor, owner, spec))
 
         return await sync_to_async(go)()
 
@@ -445,19 +584,56 @@ class MonitorsMutation:
                 enabled=monitor.update.enabled,
                 actions=_edit_specs(actions),
             )
-            return shape(service.update(actor, _monitor_pk(monitor.id), spec))
+            return _loaded(service.update(actor, _monitor_pk(monitor.id), spec))
 
         return await sync_to_async(go)()
 
     @strawberry.mutation
     async def toggle_code_monitor(self, info: Info, id: strawberry.ID, enabled: bool) -> Monitor:
         actor = info.context.require_user()
-        return await sync_to_async(lambda: shape(service.toggle(actor, _monitor_pk(id), enabled)))()
+        return await sync_to_async(
+            lambda: _loaded(service.toggle(actor, _monitor_pk(id), enabled))
+        )()
 
     @strawberry.mutation
     async def delete_code_monitor(self, info: Info, id: strawberry.ID) -> EmptyResponse:
         actor = info.context.require_user()
         await sync_to_async(service.delete)(actor, _monitor_pk(id))
+        return EmptyResponse()
+
+    @strawberry.mutation(
+        description="Run the monitor again soon over every commit (its owner or a site admin)."
+    )
+    async def reset_trigger_query_timestamps(self, info: Info, id: strawberry.ID) -> EmptyResponse:
+        actor = info.context.require_user()
+        pk = decode_id("MonitorQuery", id)
+        await run(lambda: service.reset_timestamps(actor, pk))
+        return EmptyResponse()
+
+    @strawberry.mutation(
+        description="POST a `Test: ` payload to a webhook now; errors if it fails."
+    )
+    async def trigger_test_webhook_action(
+        self, info: Info, namespace: strawberry.ID, description: str, webhook: MonitorWebhookInput
+    ) -> EmptyResponse:
+        actor = info.context.require_user()
+        spec = _webhook_spec(Action.Type.WEBHOOK, webhook)
+        owner = decode_id("User", namespace)
+        await run(lambda: service.send_test_webhook(actor, owner, description, spec))
+        return EmptyResponse()
+
+    @strawberry.mutation(description="POST a `Test: ` message to a Slack webhook now.")
+    async def trigger_test_slack_webhook_action(
+        self,
+        info: Info,
+        namespace: strawberry.ID,
+        description: str,
+        slack_webhook: MonitorSlackWebhookInput,
+    ) -> EmptyResponse:
+        actor = info.context.require_user()
+        spec = _webhook_spec(Action.Type.SLACK, slack_webhook)
+        owner = decode_id("User", namespace)
+        await run(lambda: service.send_test_webhook(actor, owner, description, spec))
         return EmptyResponse()
 
     @strawberry.mutation(description="Send a `Test: ` notification with one sample result.")

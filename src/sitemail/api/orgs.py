@@ -3,26 +3,28 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import strawberry
-from asgiref.sync import sync_to_async
 
+from sitemail.accounts.models import User as UserModel
 from sitemail.accounts.users import UserError, get_by_id
-from sitemail.api.accounts import EmptyResponse
+from sitemail.api.common import (
+    EmptyResponse,
+    Node,
+    PageInfo,
+    decode_id,
+    node_id,
+    prefetched,
+    run_unless,
+)
+from sitemail.api.common import run as _run
 from sitemail.api.context import Info
-from sitemail.api.users import User, decode_id, node_id
+from sitemail.api.users import Namespace, User, UserConnection
 from sitemail.orgs import instance, invitations, service
 from sitemail.orgs.models import Organization as OrgModel
 from sitemail.orgs.models import OrganizationInvitation as InvitationModel
-
-T = TypeVar("T")
-
-
-async def _run(fn: Callable[[], T]) -> T:
-    return await sync_to_async(fn)()
 
 
 @strawberry.enum
@@ -31,27 +33,16 @@ class OrganizationInvitationResponseType(enum.Enum):
     REJECT = "REJECT"
 
 
-@strawberry.type
-class UserList:
-    nodes: list[User]
-    total_count: int
+@strawberry.type(description="Settings: sitemail keeps none for users or organizations.")
+class Settings:
+    created_at: datetime
+    contents: str
 
 
 @strawberry.type
-class OrgRef:
+class OrganizationInvitation(Node):
     id: strawberry.ID
-    name: str
-    display_name: str
-
-    @classmethod
-    def of(cls, org: OrgModel) -> OrgRef:
-        return cls(id=node_id("Org", org.pk), name=org.name, display_name=org.display_name)
-
-
-@strawberry.type
-class OrganizationInvitation:
-    id: strawberry.ID
-    organization: OrgRef
+    organization: Org
     sender: User
     recipient: User | None
     recipient_email: str | None
@@ -66,7 +57,7 @@ class OrganizationInvitation:
     def of(cls, row: InvitationModel) -> OrganizationInvitation:
         return cls(
             id=node_id("OrganizationInvitation", row.pk),
-            organization=OrgRef.of(row.org),
+            organization=Org.of(row.org),
             sender=User.of(row.sender),
             recipient=User.of(row.recipient) if row.recipient is not None else None,
             recipient_email=row.recipient_email or None,
@@ -88,22 +79,42 @@ class InvitationList:
 
 
 @strawberry.type
-class Org:
+class Org(Node, Namespace):
     id: strawberry.ID
     name: str
     display_name: str
+    created_at: datetime
+    url: str
+    settings_url: str = strawberry.field(name="settingsURL")
+    namespace_name: str
+    latest_settings: Settings | None = None
     model: strawberry.Private[OrgModel]
 
     @classmethod
     def of(cls, org: OrgModel) -> Org:
+        url = f"/organizations/{org.name}"
         return cls(
-            id=node_id("Org", org.pk), name=org.name, display_name=org.display_name, model=org
+            id=node_id("Org", org.pk),
+            name=org.name,
+            display_name=org.display_name,
+            created_at=org.created_at,
+            url=url,
+            settings_url=f"{url}/settings",
+            namespace_name=org.name,
+            model=org,
         )
 
     @strawberry.field(description="Members (visible to members and site admins).")
-    async def members(self, info: Info) -> UserList:
-        users = await _run(lambda: service.members(info.context.user, self.model))
-        return UserList(nodes=[User.of(u) for u in users], total_count=len(users))
+    async def members(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        query: str | None = None,
+    ) -> UserConnection:
+        viewer = info.context.user
+        page = await _run(lambda: service.member_page(viewer, self.model, first, after, query))
+        return UserConnection.of(page)
 
     @strawberry.field(description="Pending, unexpired invitations (members and site admins).")
     async def pending_invitations(self, info: Info) -> InvitationList:
@@ -116,6 +127,32 @@ class Org:
     async def viewer_is_member(self, info: Info) -> bool:
         user = info.context.user
         return user is not None and await _run(lambda: service.is_member(self.model, user))
+
+    @strawberry.field(description="Whether the caller may manage it (members and site admins).")
+    async def viewer_can_administer(self, info: Info) -> bool:
+        user = info.context.user
+        if user is None:
+            return False
+        return user.site_admin or await _run(lambda: service.is_member(self.model, user))
+
+
+@strawberry.type
+class OrgConnection:
+    nodes: list[Org]
+    total_count: int
+    page_info: PageInfo
+
+
+async def orgs_of(user: UserModel) -> OrgConnection:
+    """User.organizations (read from the users page's prefetch when there is one)."""
+    loaded = prefetched(user, "org_memberships")
+    orgs = await run_unless(loaded, lambda: [m.org for m in user.org_memberships.all()])
+    orgs.sort(key=lambda o: o.name)
+    return OrgConnection(
+        nodes=[Org.of(o) for o in orgs],
+        total_count=len(orgs),
+        page_info=PageInfo(has_next_page=False, end_cursor=None),
+    )
 
 
 @strawberry.type
@@ -146,6 +183,22 @@ class OrgsQuery:
             return None
         return Org.of(org)
 
+    @strawberry.field(description="All organizations, by creation (site admins).")
+    async def organizations(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        query: str | None = None,
+    ) -> OrgConnection:
+        viewer = info.context.user
+        page = await _run(lambda: service.page(viewer, first, after, query))
+        return OrgConnection(
+            nodes=[Org.of(o) for o in page.rows],
+            total_count=page.total,
+            page_info=PageInfo.of(page),
+        )
+
     @strawberry.field(description="The invitation behind a link, for its signed-in recipient.")
     async def invitation_by_token(self, info: Info, token: str) -> OrganizationInvitation:
         actor = info.context.require_user()
@@ -162,6 +215,22 @@ class OrgsMutation:
         actor = info.context.require_user()
         org = await _run(lambda: service.create(actor, name, display_name or ""))
         return Org.of(org)
+
+    @strawberry.mutation(description="Delete an organization (site admins).")
+    async def delete_organization(
+        self, info: Info, organization: OrgArg, hard: bool | None = None
+    ) -> EmptyResponse | None:
+        actor = info.context.require_site_admin()
+        await _run(lambda: service.delete(actor, _org(organization)))
+        return EmptyResponse()
+
+    @strawberry.mutation(description="Add a member at once, with no invitation (site admins).")
+    async def add_user_to_organization(
+        self, info: Info, organization: OrgArg, username: str
+    ) -> EmptyResponse:
+        actor = info.context.require_site_admin()
+        await _run(lambda: service.admin_add_member(actor, _org(organization), username))
+        return EmptyResponse()
 
     @strawberry.mutation(description="Remove a member (org members and site admins).")
     async def remove_user_from_organization(

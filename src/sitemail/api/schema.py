@@ -16,6 +16,7 @@ from sitemail.api.deliveries import DeliveriesMutation, DeliveriesQuery
 from sitemail.api.diagnostics import DiagnosticsMutation
 from sitemail.api.email import EmailMutation
 from sitemail.api.monitors import MonitorsMutation, MonitorsQuery
+from sitemail.api.nodes import NodeQuery
 from sitemail.api.orgs import OrgsMutation, OrgsQuery
 from sitemail.api.siteconfig import SiteConfigMutation, SiteConfigQuery
 from sitemail.api.users import UserQuery
@@ -24,7 +25,7 @@ log = logging.getLogger("sitemail.api")
 
 
 @strawberry.type
-class Query(SiteConfigQuery, UserQuery, DeliveriesQuery, MonitorsQuery, OrgsQuery):
+class Query(SiteConfigQuery, UserQuery, DeliveriesQuery, MonitorsQuery, OrgsQuery, NodeQuery):
     pass
 
 

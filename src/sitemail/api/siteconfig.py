@@ -8,7 +8,10 @@ import strawberry
 from asgiref.sync import sync_to_async
 from graphql import GraphQLError
 
+from sitemail.accounts import notify, tokens
+from sitemail.api.common import Node, node_id, run
 from sitemail.api.context import Info
+from sitemail.api.users import AccessTokenConnection, SiteUsers, site_users
 from sitemail.siteconfig import service
 
 
@@ -28,19 +31,44 @@ def _read() -> SiteConfiguration:
     )
 
 
+SITE_ID = node_id("Site", "site")
+
+
 @strawberry.type
-class Site:
+class Site(Node):
+    id: strawberry.ID
+
     @strawberry.field
     async def configuration(self, info: Info) -> SiteConfiguration:
         info.context.require_site_admin()
         return await sync_to_async(_read)()
+
+    @strawberry.field(description="Whether users are sent an email to verify an added address.")
+    async def sends_email_verification_emails(self) -> bool:
+        return await run(notify.email_enabled)
+
+    users: SiteUsers = strawberry.field(
+        resolver=site_users, description="All users, soft-deleted ones too (site admins)."
+    )
+
+    @strawberry.field(description="Whether the viewer can restart the site: never here.")
+    def can_reload_site(self) -> bool:
+        return False
+
+    @strawberry.field(description="Every user's access tokens, newest first (site admins).")
+    async def access_tokens(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> AccessTokenConnection:
+        viewer = info.context.user
+        page = await run(lambda: tokens.site_page(viewer, first, after))
+        return AccessTokenConnection.of(page)
 
 
 @strawberry.type
 class SiteConfigQuery:
     @strawberry.field
     def site(self) -> Site:
-        return Site()
+        return Site(id=SITE_ID)
 
 
 @strawberry.type

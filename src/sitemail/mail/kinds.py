@@ -128,7 +128,9 @@ register(
     )
 )
 _TOKEN_EXAMPLE = {"username": "alice", "note": "CI", "scopes": "user:all"}
-register(Kind("access_token_created", example=_TOKEN_EXAMPLE))
+register(
+    Kind("access_token_created", example={**_TOKEN_EXAMPLE, "expires": "2027-01-01 00:00 UTC"})
+)
 register(Kind("access_token_deleted", example=_TOKEN_EXAMPLE))
 # Organization and instance invitations (sitemail.orgs): the org invitation link is a bearer token.
 register(

@@ -209,6 +209,11 @@ def run_webhook(
     return run
 
 
+def post_once(url: str, payload: dict[str, Any]) -> tuple[bool, bool, str]:
+    """One POST now (test actions): (delivered, retryable, note)."""
+    return _post(url, payload)
+
+
 def _backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(300, 2 ** (attempts - 1)))
 

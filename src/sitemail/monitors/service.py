@@ -9,13 +9,23 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from django.db import transaction
+from django.db.models import Count, F, Prefetch, Window, prefetch_related_objects
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
+from sitemail import paging
 from sitemail.accounts import mailbudget
 from sitemail.accounts.models import User
 from sitemail.monitors import actions, egress, git, search
 from sitemail.monitors.access import MonitorError, check_recipients, may_manage
-from sitemail.monitors.models import Action, CodeMonitor, Repository, RepoState
+from sitemail.monitors.models import (
+    Action,
+    ActionRun,
+    CodeMonitor,
+    Repository,
+    RepoState,
+    TriggerRun,
+)
 from sitemail.monitors.query import Query, QueryError, parse
 
 PREVIEW_LIMIT = 20  # newest matches shown per repository
@@ -172,6 +182,59 @@ def delete(actor: User, monitor_id: int) -> None:
     get_for(actor, monitor_id).delete()
 
 
+def with_actions(monitor: CodeMonitor) -> CodeMonitor:
+    """Load the monitor's actions and their recipients in two queries (for shaping)."""
+    prefetch_related_objects([monitor], _ACTIONS)
+    return monitor
+
+
+_ACTIONS = Prefetch("actions", queryset=Action.objects.prefetch_related("recipients"))
+
+
+def page_for(
+    actor: User | None, owner: User, first: int | None, after: str | None
+) -> paging.Page[CodeMonitor]:
+    """User.monitors: the owner and site admins see them; others get an empty page."""
+    rows = CodeMonitor.objects.filter(owner=owner)
+    if not may_manage(actor, owner.pk):
+        rows = rows.none()
+    return paging.page(rows.select_related("owner").prefetch_related(_ACTIONS), first, after)
+
+
+def events_pages(
+    monitors: Sequence[CodeMonitor], first: int | None, after: str | None
+) -> dict[int, tuple[paging.Page[TriggerRun], list[Action]]]:
+    """Each monitor's page of trigger runs, newest first, with their action runs.
+
+    Three queries for any number of monitors and any page size (a window function ranks each
+    monitor's runs), so a list of monitors with their logs costs no query per monitor.
+    """
+    n = paging.check_first(first, 50)
+    ids = [m.pk for m in monitors]
+    totals = dict(
+        TriggerRun.objects.filter(monitor_id__in=ids)
+        .values_list("monitor_id")
+        .annotate(n=Count("pk"))
+        .values_list("monitor_id", "n")
+    )
+    rows = TriggerRun.objects.filter(monitor_id__in=ids)
+    if after is not None:
+        rows = rows.filter(pk__lt=paging.decode_cursor(after))
+    rank = Window(RowNumber(), partition_by=[F("monitor_id")], order_by=F("pk").desc())
+    ranked = list(
+        rows.annotate(rank=rank).filter(rank__lte=n + 1).order_by("monitor_id", "-pk")
+        if n
+        else rows.none()
+    )
+    prefetch_related_objects(ranked, "action_runs")
+    pages: dict[int, tuple[paging.Page[TriggerRun], list[Action]]] = {}
+    for monitor in monitors:
+        mine = [r for r in ranked if r.monitor_id == monitor.pk]
+        page = paging.Page(rows=mine[:n], total=totals.get(monitor.pk, 0), has_next=len(mine) > n)
+        pages[monitor.pk] = (page, list(monitor.actions.all()))
+    return pages
+
+
 def list_for(user: User) -> list[CodeMonitor]:
     return list(CodeMonitor.objects.filter(owner=user).order_by("id"))
 
@@ -226,6 +289,36 @@ def send_test_email(actor: User, owner_id: int, description: str, spec: ActionSp
     return sent
 
 
+def reset_timestamps(actor: User, monitor_id: int) -> CodeMonitor:
+    """resetTriggerQueryTimestamps: the next run, due now, searches every commit again."""
+    monitor = get_for(actor, monitor_id)
+    with transaction.atomic():
+        # Empty tips: nothing counts as seen, so the next scan covers the whole history.
+        RepoState.objects.filter(monitor=monitor).update(tips={})
+        CodeMonitor.objects.filter(pk=monitor.pk).update(next_run_at=timezone.now())
+    return monitor
+
+
+def send_test_webhook(actor: User, owner_id: int, description: str, spec: ActionSpec) -> None:
+    """triggerTestWebhookAction / triggerTestSlackWebhookAction: one POST now, its outcome."""
+    owner = _check_owner(actor, owner_id)
+    _check_action(spec, owner)
+    if not description.strip():
+        raise MonitorError("description: must not be empty")
+    action = Action(type=spec.type, include_results=True, url=spec.url)
+    payload = actions.webhook_payload(
+        action,
+        description=f"Test: {description.strip()}",
+        query_text="type:diff TODO",
+        monitor_id=None,
+        results=[actions.SAMPLE_RESULT],
+        count=1,
+    )
+    delivered, _, note = actions.post_once(spec.url, payload)
+    if not delivered:
+        raise MonitorError(f"webhook: the test POST to {spec.url} failed ({note})")
+
+
 __all__ = [
     "ActionSpec",
     "MonitorError",
@@ -234,10 +327,43 @@ __all__ = [
     "check_query",
     "create",
     "delete",
+    "events_pages",
     "get_for",
     "list_for",
+    "page_for",
     "preview",
+    "reset_timestamps",
     "send_test_email",
+    "send_test_webhook",
     "toggle",
     "update",
+    "with_actions",
 ]
+
+
+def visible_action(actor: User, action_id: int) -> Action | None:
+    """node(id:) for an action: visible as its monitor is (owner, site admins)."""
+    row = Action.objects.filter(pk=action_id).prefetch_related("recipients").first()
+    return row if row is not None and _sees(actor, row.monitor_id) else None
+
+
+def visible_trigger_run(actor: User, run_id: int) -> tuple[TriggerRun, list[Action]] | None:
+    row = TriggerRun.objects.filter(pk=run_id).prefetch_related("action_runs").first()
+    if row is None or not _sees(actor, row.monitor_id):
+        return None
+    return row, list(
+        Action.objects.filter(monitor_id=row.monitor_id).prefetch_related("recipients")
+    )
+
+
+def visible_action_run(actor: User, run_id: int) -> ActionRun | None:
+    row = ActionRun.objects.filter(pk=run_id).select_related("action").first()
+    return row if row is not None and _sees(actor, row.action.monitor_id) else None
+
+
+def _sees(actor: User, monitor_id: int) -> bool:
+    try:
+        get_for(actor, monitor_id)
+    except MonitorError:
+        return False
+    return True

@@ -333,3 +333,18 @@ def resend(actor: User | None, invitation: OrganizationInvitation) -> bool:
         invitation.expires_at = _expiry(timezone.now())
         invitation.save(update_fields=["expires_at"])
         return _notify(invitation, address)
+
+
+def get_for(actor: User | None, invitation_id: int) -> OrganizationInvitation | None:
+    """node(id:): the invitation for its recipient, org members and site admins; else None."""
+    row = OrganizationInvitation.objects.select_related("org", "sender", "recipient")
+    found = row.filter(pk=invitation_id).first()
+    if found is None or actor is None:
+        return None
+    if is_recipient(found, actor, has_token=False):
+        return found
+    try:
+        service.require_member_or_admin(actor, found.org)
+    except UserError:
+        return None
+    return found

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
 
+from sitemail import paging
 from sitemail.accounts.models import User
-from sitemail.accounts.users import Forbidden, UserError, check_username
+from sitemail.accounts.users import Forbidden, UserError, check_username, require_admin
 from sitemail.orgs.models import Organization, OrganizationMember
 
 
@@ -24,7 +25,18 @@ def get_by_id(org_id: int) -> Organization:
     return org
 
 
+def _prefetched_members(org: Organization) -> list[User] | None:
+    """The members loaded with an organizations page (no query), or None if not loaded."""
+    cache = getattr(org, "_prefetched_objects_cache", {})
+    if "members" not in cache:
+        return None
+    return sorted((m.user for m in org.members.all()), key=lambda u: u.pk)
+
+
 def is_member(org: Organization, user: User) -> bool:
+    loaded = _prefetched_members(org)
+    if loaded is not None:
+        return any(u.pk == user.pk for u in loaded)
     return OrganizationMember.objects.filter(org=org, user=user).exists()
 
 
@@ -88,3 +100,52 @@ def remove_member(actor: User | None, org: Organization, user: User) -> None:
     deleted, _ = OrganizationMember.objects.filter(org=org, user=user).delete()
     if not deleted:
         raise UserError(f"user {user.username!r} is not a member of {org.name!r}")
+
+
+def member_page(
+    actor: User | None,
+    org: Organization,
+    first: int | None,
+    after: str | None,
+    query: str | None = None,
+) -> paging.Page[User]:
+    """Org.members(first, after, query): members and site admins see the list."""
+    require_member_or_admin(actor, org)
+    loaded = _prefetched_members(org)
+    if loaded is not None and not query:
+        return paging.in_memory(loaded, first, after, newest_first=False)
+    rows = User.objects.filter(org_memberships__org=org)
+    if query:
+        rows = rows.filter(username__icontains=query.strip())
+    return paging.page(rows.prefetch_related("emails"), first, after)
+
+
+def page(
+    actor: User | None, first: int | None, after: str | None, query: str | None = None
+) -> paging.Page[Organization]:
+    """`organizations`: every organization, for site admins (as in Sourcegraph)."""
+    require_admin(actor)
+    members = OrganizationMember.objects.filter(user__deleted_at__isnull=True)
+    rows = Organization.objects.prefetch_related(
+        Prefetch("members", queryset=members.select_related("user"))
+    )
+    if query:
+        text = query.strip()
+        rows = rows.filter(Q(name__icontains=text) | Q(display_name__icontains=text))
+    return paging.page(rows, first, after)
+
+
+def delete(actor: User | None, org: Organization) -> None:
+    """deleteOrganization: site admins; members, invitations and the org row go together."""
+    require_admin(actor)
+    org.delete()
+
+
+def admin_add_member(actor: User | None, org: Organization, username: str) -> User:
+    """addUserToOrganization: site admins add a member at once, with no invitation email."""
+    from sitemail.accounts.users import get_by_username
+
+    require_admin(actor)
+    user = get_by_username(username)
+    add_member(org, user)
+    return user
