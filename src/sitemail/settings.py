@@ -87,6 +87,7 @@ INSTALLED_APPS = [
     "sitemail.admin",
     "sitemail.monitors",
     "sitemail.orgs",
+    "sitemail.deliverability",
 ]
 
 MIDDLEWARE = [

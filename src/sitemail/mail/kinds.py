@@ -21,6 +21,9 @@ class Kind:
     override: str | None = None
     # A sample context (JSON-safe): used by the tests that render every kind and by previews.
     example: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    # Notification mail (the person did not just ask for it): not sent to a suppressed
+    # address (bounced, complained). Resets, verifications and security mail always go.
+    notification: bool = False
 
 
 _REGISTRY: dict[str, Kind] = {}
@@ -94,17 +97,19 @@ register(
 register(
     Kind(
         "account_update",
+        notification=True,
         example={"username": "alice", "message": "The email address bob@example.com was added."},
     )
 )
 _TOKEN_EXAMPLE = {"username": "alice", "note": "CI", "scopes": "user:all"}
-register(Kind("access_token_created", example=_TOKEN_EXAMPLE))
-register(Kind("access_token_deleted", example=_TOKEN_EXAMPLE))
+register(Kind("access_token_created", notification=True, example=_TOKEN_EXAMPLE))
+register(Kind("access_token_deleted", notification=True, example=_TOKEN_EXAMPLE))
 # Organization and instance invitations (sitemail.orgs): the org invitation link is a bearer token.
 register(
     Kind(
         "org_invitation",
         secrets=frozenset({"url"}),
+        notification=True,
         example={
             "inviter": "Alice Smith",
             "inviter_username": "alice",
@@ -119,6 +124,7 @@ register(
 register(
     Kind(
         "instance_invitation",
+        notification=True,
         example={
             "inviter": "Alice Smith",
             "inviter_username": "alice",

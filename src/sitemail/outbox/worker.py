@@ -30,6 +30,7 @@ from typing import Any, Literal, TypeVar
 from django.db import connection, transaction
 from django.utils import timezone
 
+from sitemail.deliverability import hooks as after_delivery
 from sitemail.outbox import wake
 from sitemail.outbox.metrics import SMTP_SEND_SECONDS
 from sitemail.outbox.models import OutboxMessage, Status
@@ -904,6 +905,7 @@ class Worker:
                         for o in failed
                     ],
                 )
+        after_delivery.after_attempts(outcomes)  # bounces at RCPT, deferrals (not clean sends)
 
     def _release_sync(self, ids: Sequence[int]) -> None:
         self._tune_connection()

@@ -1,0 +1,1 @@
+"""After "250 OK": delivery events, suppression, unsubscribe and sender authentication."""
