@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,22 +135,31 @@ class Handler:
         return "250 2.0.0 OK"
 
 
-def controller(host: str, port: int) -> Controller:
-    """A started-on-demand listener (call .start(); .stop() when done). Port 0 picks one."""
-    return Controller(
-        Handler(),
-        hostname=host,
-        port=port,
-        data_size_limit=MAX_SIZE,
-        decode_data=False,
-        server_hostname="sitemail-bounces",
-        ready_timeout=10,
-    )
+class Listener(Controller):
+    """The listener on a socket bound at construction: port 0 picks a free one (`.port`)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._sock = socket.socket(family, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind((host, port))
+        super().__init__(
+            Handler(),
+            hostname=host,
+            port=self._sock.getsockname()[1],
+            data_size_limit=MAX_SIZE,
+            decode_data=False,
+            server_hostname="sitemail-bounces",
+            ready_timeout=10,
+        )
+
+    def _create_server(self) -> Any:
+        return self.loop.create_server(self._factory_invoker, sock=self._sock)
 
 
 async def serve(host: str, port: int, stop: asyncio.Event) -> None:
     """Run the listener until `stop` is set (serve/worker run this next to their loops)."""
-    ctl = controller(host, port)
+    ctl = Listener(host, port)
     await asyncio.to_thread(ctl.start)
     log.info("inbound: listening for bounces on %s:%d", host, ctl.port)
     try:

@@ -42,7 +42,9 @@ def classify(status: str) -> Bounce:
 
 
 def decayed(score: float, since: datetime, now: datetime) -> float:
-    days = max(0.0, (now - since).total_seconds() / 86400)
+    # Whole days: bounces on the same day add up exactly (four mailbox-full replies today
+    # suppress), and the score halves every HALF_LIFE_DAYS after that.
+    days = max(0, int((now - since).total_seconds() // 86400))
     return float(score * 0.5 ** (days / HALF_LIFE_DAYS))
 
 
@@ -56,7 +58,7 @@ def add(address: str, reason: Reason, reply: str, event: Event, now: datetime) -
         )
         row.score = (0.0 if created else decayed(row.score, row.scored_at, now)) + points
         row.scored_at = now
-        if row.score >= THRESHOLD - 1e-9 and row.suppressed_at is None:
+        if row.score >= THRESHOLD and row.suppressed_at is None:
             row.suppressed_at, row.reason = now, reason
         if row.suppressed_at is not None:
             row.reply, row.event = reply[:2000], event
