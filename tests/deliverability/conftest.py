@@ -12,7 +12,7 @@ import pytest
 from sitemail.deliverability.inbound import Listener
 from sitemail.outbox.worker import Worker
 from sitemail.siteconfig.typed import SiteSettings
-from tests.outbox.conftest import configure_site  # noqa: F401 (a fixture)
+from tests.outbox.conftest import configure_site  # noqa: F401  (a fixture)
 from tests.smtpserver import ServerFactory, TestSMTPServer
 
 BOUNCE_DOMAIN = "bounces.example.com"
@@ -20,7 +20,7 @@ Configure = Callable[..., SiteSettings]
 
 
 @pytest.fixture
-def server(smtp_server: ServerFactory, configure_site: Configure) -> TestSMTPServer:
+def server(smtp_server: ServerFactory, configure_site: Configure) -> TestSMTPServer:  # noqa: F811
     srv = smtp_server(auth=())
     configure_site(srv.site_config(), **{"email.bounces": {"domain": BOUNCE_DOMAIN}})
     return srv
