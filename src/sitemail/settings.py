@@ -147,3 +147,9 @@ LOGGING = {
         "mail.log": {"level": "WARNING"},
     },
 }
+
+# Amazon SNS (email.webhooks.amazonSES): where signing certificates and subscription
+# confirmations may be fetched from. Amazon's own hosts unless overridden (tests serve a
+# test certificate on loopback).
+SITEMAIL_SNS_CERT_URL_PATTERN = os.environ.get("SITEMAIL_SNS_CERT_URL_PATTERN", "")
+SITEMAIL_SNS_SUBSCRIBE_URL_PATTERN = os.environ.get("SITEMAIL_SNS_SUBSCRIBE_URL_PATTERN", "")

@@ -17,6 +17,7 @@ from sitemail.accounts import auth, emails, passwords, tokens
 from sitemail.accounts.external import providers as external_providers
 from sitemail.accounts.models import User
 from sitemail.accounts.users import UserError, admin_create_user, get_by_username
+from sitemail.deliverability import views as deliverability_views
 from sitemail.siteconfig import service as siteconfig
 
 BACKEND = "django.contrib.auth.backends.ModelBackend"
@@ -317,6 +318,7 @@ def _emails_page(request: HttpRequest, actor: User, user: User, template: str) -
         except UserError as exc:
             context["error"], status = str(exc), 400
     context["emails"] = emails.list_for(actor, user)
+    context.update(deliverability_views.settings_context([e.email for e in context["emails"]]))
     return _page(request, template, context, status)
 
 
