@@ -213,7 +213,7 @@ def sns_server() -> Iterator[SNSServer]:
     state = SNSServer(key, _self_signed(key))
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        def do_GET(self) -> None:
             if self.path == "/cert.pem":
                 state.cert_fetches += 1
                 body = state.cert_pem
