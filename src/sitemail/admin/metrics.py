@@ -16,6 +16,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from sitemail.deliverability.metrics import DeliverabilityCollector
 from sitemail.outbox.models import OutboxMessage, Status
 
 TOKEN_ENV = "SITEMAIL_METRICS_TOKEN"
@@ -57,6 +58,7 @@ class OutboxCollector(Collector):
 
 _registry = CollectorRegistry(auto_describe=False)
 _registry.register(OutboxCollector())
+_registry.register(DeliverabilityCollector())
 
 
 def exposition() -> bytes:
