@@ -203,8 +203,8 @@ def test_graphql_events_and_metrics(server: TestSMTPServer) -> None:
 
     text = exposition().decode()
     assert (
-        'sitemail_email_events_total{bounce="hard",kind="account_update",source="dsn",type="bounced"} 1.0'
-        in text
+        'sitemail_email_events_total{bounce="hard",kind="account_update",source="dsn",type="bounced"}'
+        " 1.0" in text
     )
     assert 'sitemail_emails_total{kind="account_update",status="suppressed"} 1.0' in text
     assert 'sitemail_suppressed_addresses{reason="hard_bounce"} 1.0' in text
