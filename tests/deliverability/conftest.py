@@ -12,6 +12,7 @@ import pytest
 from sitemail.deliverability.inbound import Listener
 from sitemail.outbox.worker import Worker
 from sitemail.siteconfig.typed import SiteSettings
+from tests.monitors.conftest import make_repo, own_data_dir  # noqa: F401  (fixtures)
 from tests.outbox.conftest import configure_site  # noqa: F401  (a fixture)
 from tests.smtpserver import ServerFactory, TestSMTPServer
 

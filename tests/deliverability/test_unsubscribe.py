@@ -19,7 +19,7 @@ from sitemail.monitors.models import ActionRun, CodeMonitor
 from sitemail.orgs import instance
 from tests.admin.conftest import AdminClient, sign_in
 from tests.deliverability.conftest import BOUNCE_DOMAIN, drain, send_report
-from tests.monitors.conftest import GitRepo, make_repo, own_data_dir  # noqa: F401  (fixtures)
+from tests.monitors.conftest import GitRepo
 from tests.smtpserver import Received, TestSMTPServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
