@@ -15,8 +15,9 @@ from django.db import connection
 
 from sitemail.siteconfig import service as siteconfig
 from sitemail.siteconfig.typed import EmailSettings, SiteSettings, SMTPConfig
+from sitemail.smtp.base import NextMessage, Transport
 from sitemail.smtp.errors import MailError
-from sitemail.smtp.transport import NextMessage, SMTPTransport, Transport
+from sitemail.smtp.transport import SMTPTransport
 
 T = TypeVar("T")
 
@@ -119,6 +120,10 @@ class _RecordingTransport:
         except MailError as err:
             attempt.error = err
             raise
+
+    @property
+    def connected(self) -> bool:
+        return self.inner.connected
 
     async def close(self) -> None:
         await self.inner.close()

@@ -52,7 +52,10 @@ def policy() -> RetryPolicy:
         (ReplyError(Step.MAIL, "auth first", code=ReplyCode.AUTH_REQUIRED), Kind.CONFIG),
         (ConfigurationError(Step.CONFIG, "plaintext password"), Kind.CONFIG),
         (ReplyError(Step.EHLO, "bad HELO", code=ReplyCode.MAILBOX_UNAVAILABLE), Kind.CONFIG),
-        (TLSError(Step.TLS, "certificate verify failed: self-signed"), Kind.CONFIG),
+        (
+            TLSError(Step.TLS, "certificate verify failed: self-signed", certificate=True),
+            Kind.CONFIG,
+        ),
         (MailError(Step.DATA, "something odd"), Kind.TRANSIENT),
     ],
 )

@@ -16,9 +16,9 @@ from sitemail.outbox.models import OutboxMessage, Status
 from sitemail.outbox.service import LINK_REMOVED
 from sitemail.outbox.worker import Worker
 from sitemail.siteconfig.typed import SiteSettings, SMTPConfig
+from sitemail.smtp.base import Transport
 from sitemail.smtp.errors import ConnectError, MailError, Step
 from sitemail.smtp.memory import InMemoryTransport
-from sitemail.smtp.transport import Transport
 from tests.outbox.conftest import Clock, Recorder, message_id, run, static_settings
 from tests.smtpserver import ServerFactory, TestSMTPServer
 
@@ -330,6 +330,7 @@ def test_a_bug_in_the_transport_does_not_lose_the_outcome() -> None:
 
     class Broken:
         closed = False
+        connected = False
 
         async def send(self, *args: Any) -> dict[str, MailError]:
             raise RuntimeError("oops")

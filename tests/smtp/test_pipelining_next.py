@@ -7,8 +7,9 @@ import time
 
 import pytest
 
+from sitemail.smtp.base import Envelope
 from sitemail.smtp.errors import ReplyError, Step
-from sitemail.smtp.transport import Envelope, SMTPTransport
+from sitemail.smtp.transport import SMTPTransport
 from tests.smtp.scripted import ScriptedServer
 
 FROM = "f@example.com"

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from sitemail.siteconfig.typed import SMTPConfig
+from sitemail.smtp.base import Transport
 from sitemail.smtp.errors import (
     AuthError,
     ConfigurationError,
@@ -20,7 +21,7 @@ from sitemail.smtp.errors import (
     TLSError,
 )
 from sitemail.smtp.trace import TraceEvent
-from sitemail.smtp.transport import SMTPTransport, Transport
+from sitemail.smtp.transport import SMTPTransport
 
 if TYPE_CHECKING:
     from tests.smtpserver import ServerFactory, SilentServer

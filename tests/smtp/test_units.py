@@ -5,11 +5,13 @@ from __future__ import annotations
 import pytest
 
 from sitemail.siteconfig.typed import SMTPConfig
+from sitemail.smtp.base import Transport
 from sitemail.smtp.errors import ConfigurationError, ReplyError, Step
 from sitemail.smtp.memory import InMemoryTransport
-from sitemail.smtp.tls import is_loopback, tls_plan
+from sitemail.smtp.rules import is_loopback
+from sitemail.smtp.tls import tls_plan
 from sitemail.smtp.trace import TraceEvent
-from sitemail.smtp.transport import Transport, check_config
+from sitemail.smtp.transport import check_config
 
 
 @pytest.mark.parametrize(
@@ -39,6 +41,8 @@ def test_tls_plan(tls: str, port: int, plan: str) -> None:
         ("192.0.2.1", False),
         ("smtp.example.com", False),
         ("localhost.example.com", False),
+        ("mail.localhost", True),
+        ("a.b.localhost.", True),
         ("128.0.0.1", False),
     ],
 )

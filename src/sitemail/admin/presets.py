@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from sitemail.siteconfig import service as siteconfig
 from sitemail.siteconfig.errors import SiteConfigError
 from sitemail.siteconfig.redact import REDACTED
+from sitemail.smtp import rules
 
 if TYPE_CHECKING:
     from sitemail.accounts.models import User
@@ -81,8 +82,8 @@ PRESETS: tuple[Preset, ...] = (
     ),
 )
 
-TLS_MODES = ("auto", "starttls", "implicit", "none")
-MECHANISMS = ("PLAIN", "LOGIN", "CRAM-MD5", "none")
+TLS_MODES = rules.TLS_MODES
+MECHANISMS = rules.AUTH_CHOICES
 
 
 def presets_json() -> list[dict[str, Any]]:

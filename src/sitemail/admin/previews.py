@@ -24,13 +24,13 @@ class Preview:
 
 def previews() -> list[Preview]:
     settings = siteconfig.get_settings()
-    messages = validate(siteconfig.current().contents).messages
+    found = validate(siteconfig.current().contents).problems
     out = []
     for name in kinds.builtin_kinds():
         meta = kinds.get(name)
         overridden = meta.override is not None and meta.override in settings.email.templates
         problems = (
-            [m for m in messages if m.startswith(f"email.templates.{meta.override}")]
+            [p.text for p in found if p.is_under(f"email.templates.{meta.override}")]
             if meta.override
             else []
         )

@@ -24,30 +24,13 @@ from sitemail.mail.headers import (
 from sitemail.mail.mime import alternative
 from sitemail.mail.render import Rendered
 from sitemail.siteconfig.typed import SiteSettings
+from sitemail.smtp import rules
 
 NO_FROM_ADDRESS = (
     "email.address is not set in the site configuration; set it to the From address, "
     "e.g. noreply@example.com"
 )
 
-# Headers sitemail writes itself (or never writes, like Bcc): an extra header may not add a
-# second copy of one.
-RESERVED_HEADERS = frozenset(
-    {
-        "from",
-        "sender",
-        "to",
-        "cc",
-        "bcc",
-        "subject",
-        "date",
-        "message-id",
-        "mime-version",
-        "auto-submitted",
-        "content-type",
-        "content-transfer-encoding",
-    }
-)
 
 _MESSAGE_ID = re.compile(r"<[!-;=?-~]+@[!-;=?-~]+>")  # printable ASCII except < > and space
 
@@ -160,7 +143,7 @@ def _extra_headers(
         for key, value in items:
             if not is_field_name(key):
                 raise MailBuildError(field, f"{field}: invalid header name {key!r}")
-            if key.lower() in RESERVED_HEADERS:
+            if rules.is_reserved_header(key):
                 raise MailBuildError(
                     field, f"{field}: {key!r} is set by sitemail and cannot be added"
                 )

@@ -11,8 +11,9 @@ from django.core.mail import EmailMessage, EmailMultiAlternatives
 from django.core.mail.backends.base import BaseEmailBackend
 from email_validator import EmailNotValidError, validate_email
 
-from sitemail.mail.build import RESERVED_HEADERS, address
+from sitemail.mail.build import address
 from sitemail.mail.render import html_to_text
+from sitemail.smtp import rules
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ def _headers(message: EmailMessage) -> dict[str, str]:
     for key, value in (message.extra_headers or {}).items():
         # The site configuration owns From, Message-ID, etc.; Django's overrides of them are
         # dropped rather than failing the send.
-        if key.lower() in RESERVED_HEADERS or key.lower() == "reply-to":
+        if rules.is_reserved_header(key) or key.lower() == "reply-to":
             log.debug("outbox backend: ignoring extra header %s", key)
             continue
         headers[key] = str(value)

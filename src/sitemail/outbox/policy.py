@@ -71,7 +71,7 @@ def classify(error: MailError) -> Kind:
         return Kind.CONFIG
     if code is not None and reply_class(code) is ReplyClass.PERMANENT_NEGATIVE:
         return Kind.CONFIG if error.step in _SESSION_STEPS else Kind.PERMANENT
-    if isinstance(error, TLSError) and "certificate" in error.text:
+    if isinstance(error, TLSError) and error.certificate:
         return Kind.CONFIG  # an untrusted certificate: the admin sets the CA or noVerifyTLS
     # 4xx replies, timeouts, dropped connections, TLS resets and anything unknown.
     return Kind.TRANSIENT

@@ -16,9 +16,9 @@ from sitemail.mail.build import MailBuildError, build
 from sitemail.mail.render import render
 from sitemail.outbox.models import OutboxMessage, Status
 from sitemail.siteconfig import service as siteconfig
+from sitemail.smtp.base import Transport, transport_for
 from sitemail.smtp.errors import ConfigurationError, MailError, Step
 from sitemail.smtp.trace import TraceEvent
-from sitemail.smtp.transport import SMTPTransport
 
 KIND = "test_email"
 _ID_ALPHABET = string.ascii_lowercase + string.digits
@@ -32,7 +32,7 @@ def failure(reason: str) -> str:
     return f"Failed to send test email: mail: {reason}"
 
 
-async def _close(transport: SMTPTransport) -> None:
+async def _close(transport: Transport) -> None:
     try:
         await transport.close()
     except MailError:
@@ -80,7 +80,7 @@ async def send_test_email_traced(to: str, actor: User | None = None) -> TestEmai
         return TestEmailOutcome(failure(str(exc)), False, started_at)
 
     steps: list[TraceEvent] = []
-    transport = SMTPTransport(smtp, tracer=steps.append)
+    transport = transport_for(smtp, tracer=steps.append)
     error: MailError | None = None
     try:
         refused = await transport.send(prepared.mail_from, prepared.rcpt_tos, prepared.data)

@@ -36,13 +36,12 @@ from sitemail.outbox.metrics import SMTP_SEND_SECONDS
 from sitemail.outbox.models import OutboxMessage, Status
 from sitemail.outbox.policy import DEFAULT_POLICY, Kind, RetryPolicy, classify
 from sitemail.siteconfig.typed import SiteSettings, SMTPConfig
+from sitemail.smtp.base import Envelope, NextMessage, Transport, TransportFactory, transport_for
 from sitemail.smtp.errors import MailError, Step
-from sitemail.smtp.transport import Envelope, NextMessage, Transport
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-TransportFactory = Callable[[SMTPConfig], Transport]
 Clock = Callable[[], datetime]
 
 TABLE = OutboxMessage._meta.db_table
@@ -90,12 +89,6 @@ class Outcome:
 def default_owner() -> str:
     """host:pid:random, unique per Worker and readable in the email log."""
     return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(3)}"
-
-
-def _default_transport(cfg: SMTPConfig) -> Transport:
-    from sitemail.smtp.transport import SMTPTransport
-
-    return SMTPTransport(cfg)
 
 
 def _get_settings() -> SiteSettings:
@@ -204,7 +197,7 @@ class Worker:
         self.policy = policy
         self.clock = clock
         self.stats: Counter[str] = Counter()
-        self._transport_factory = transport_factory or _default_transport
+        self._transport_factory = transport_factory or transport_for
         self._settings_provider = settings_provider
         self._pool: list[Transport | None] = [None] * concurrency
         self._pool_cfg: SMTPConfig | None = None
@@ -520,7 +513,7 @@ class Worker:
         this lane's connection while other lanes' are open (see _refused_beside_others)."""
         started = time.perf_counter()
         transport = self._transport(slot)
-        if not getattr(transport, "connected", True):
+        if not transport.connected:
             self._connecting.add(slot)
         try:
             refused = await transport.send(row.mail_from, row.rcpt_tos, row.data, then)
@@ -594,9 +587,7 @@ class Worker:
     def _open_elsewhere(self, slot: int) -> int:
         """How many other lanes have an open connection."""
         return sum(
-            1
-            for i, t in enumerate(self._pool)
-            if i != slot and t is not None and getattr(t, "connected", False)
+            1 for i, t in enumerate(self._pool) if i != slot and t is not None and t.connected
         )
 
     async def _park(self, slot: int) -> None:

@@ -14,6 +14,7 @@ from django.conf import settings as django_settings
 
 from sitemail.siteconfig import validate as checks
 from sitemail.siteconfig.defaults import DEFAULT_EXTERNAL_URL
+from sitemail.siteconfig.problems import Problem
 from sitemail.siteconfig.typed import (
     DEFAULT_INVITATION_EXPIRY_HOURS,
     DEFAULT_MIN_PASSWORD_LENGTH,
@@ -29,6 +30,7 @@ from sitemail.siteconfig.typed import (
     SMTPConfig,
     TemplateOverride,
 )
+from sitemail.smtp import rules
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +71,7 @@ def _external_url(value: Any) -> str:
 def _invalid(key: str, value: Any) -> bool:
     problems = checks.validate_value(key, value)
     if problems:
-        log.warning("site configuration: ignoring %s", "; ".join(problems))
+        log.warning("site configuration: ignoring %s", "; ".join(p.text for p in problems))
     return bool(problems)
 
 
@@ -98,7 +100,9 @@ def _smtp(smtp: dict[str, Any]) -> SMTPConfig | None:
     problems = checks.validate_value("email.smtp", essential)
     if problems:
         # No guessing: the mechanism and TLS mode are used exactly as configured, or not at all.
-        log.warning("site configuration: email is disabled: %s", "; ".join(problems))
+        log.warning(
+            "site configuration: email is disabled: %s", "; ".join(p.text for p in problems)
+        )
         return None
     timeout = smtp.get("timeout")
     domain = _str(smtp.get("domain"))
@@ -108,7 +112,7 @@ def _smtp(smtp: dict[str, Any]) -> SMTPConfig | None:
         authentication=smtp.get("authentication", "PLAIN"),
         username=_str(smtp.get("username")),
         password=_str(smtp.get("password")),
-        domain=domain if domain and not any(c.isspace() for c in domain) else "localhost",
+        domain=domain if domain and rules.is_ehlo_name(domain) else "localhost",
         no_verify_tls=smtp.get("noVerifyTLS") is True,
         tls=smtp.get("tls", "auto"),
         timeout=(
@@ -125,7 +129,6 @@ def _smtp(smtp: dict[str, Any]) -> SMTPConfig | None:
 def _headers(headers: Any) -> tuple[ExtraHeader, ...]:
     if not isinstance(headers, list):
         return ()
-    reserved = {h.lower() for h in checks.RESERVED_HEADERS}
     out: list[ExtraHeader] = []
     for header in headers:
         # Security: an invalid header could inject others (CRLF) or replace From/To; skip it.
@@ -133,7 +136,7 @@ def _headers(headers: Any) -> tuple[ExtraHeader, ...]:
             "email.smtp", {"host": "h", "port": 1, "additionalHeaders": [header]}
         ):
             continue
-        if header["key"].lower() in reserved:
+        if rules.is_reserved_header(header["key"]):
             continue
         out.append(ExtraHeader(header["key"], header["value"], header.get("sensitive") is True))
     return tuple(out)
@@ -146,12 +149,14 @@ def _templates(templates: Any) -> dict[str, TemplateOverride]:
     for kind, template in templates.items():
         if not isinstance(template, dict):
             continue
-        errors: list[str] = []
+        errors: list[Problem] = []
         checks.check_templates({kind: template}, errors, [])
         schema_errors = checks.validate_value("email.templates", {kind: template})
         if errors or schema_errors:
             log.warning(
-                "site configuration: ignoring email.templates.%s: %s", kind, errors + schema_errors
+                "site configuration: ignoring email.templates.%s: %s",
+                kind,
+                [p.text for p in errors + schema_errors],
             )
             continue
         out[kind] = TemplateOverride(

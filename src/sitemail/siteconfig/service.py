@@ -27,6 +27,7 @@ from sitemail.siteconfig.defaults import DEFAULT_DOCUMENT
 from sitemail.siteconfig.errors import SiteConfigError
 from sitemail.siteconfig.jsonc import PathElem, format_path
 from sitemail.siteconfig.models import SiteConfigVersion
+from sitemail.siteconfig.problems import Problem
 from sitemail.siteconfig.typed import SiteSettings
 from sitemail.siteconfig.validate import KNOWN_KEYS, validate
 
@@ -283,14 +284,14 @@ def _save(latest: SiteConfigVersion, text: str, author: User | None) -> SiteConf
         raise SiteConfigError(
             [f"(top level): the document is {len(text)} characters; the limit is {MAX_SIZE}"]
         )
-    text, problems = redaction.unredact_report(text, latest.contents)
+    text, redaction_problems = redaction.unredact_report(text, latest.contents)
     result = validate(text)
-    problems += result.errors
+    problems: list[Problem | str] = [*redaction_problems, *result.errors]
     if not problems and result.document is not None:
         for check in validators:
             problems += check(result.document)
     if problems:
-        raise SiteConfigError(dict.fromkeys(problems))
+        raise SiteConfigError(problems)
     return SiteConfigVersion.objects.create(contents=text, author=author)
 
 

@@ -1,12 +1,10 @@
-"""Validate a site configuration text: every problem, each message starting with its JSON path."""
+"""Validate a site configuration text: every problem, as data (siteconfig.problems.Problem)."""
 
 from __future__ import annotations
 
 import difflib
-import ipaddress
 import json
 import math
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import resources
@@ -23,6 +21,8 @@ from jsonschema import Draft202012Validator, FormatChecker, ValidationError  # t
 
 from sitemail.siteconfig import jsonc
 from sitemail.siteconfig.jsonc import PathElem, format_path
+from sitemail.siteconfig.problems import Problem, warning
+from sitemail.smtp import rules
 
 SCHEMA: dict[str, Any] = json.loads(
     resources.files("sitemail.siteconfig").joinpath("schema.json").read_text(encoding="utf-8")
@@ -31,18 +31,6 @@ KNOWN_KEYS: tuple[str, ...] = tuple(SCHEMA["properties"])
 SMTP_KEYS: tuple[str, ...] = tuple(SCHEMA["$defs"]["smtp"]["properties"])
 
 TEMPLATE_VARIABLES = ("Host", "Username", "URL")
-# Set by sitemail on every message; an additional header must not replace them.
-RESERVED_HEADERS = (
-    "From",
-    "To",
-    "Subject",
-    "Message-ID",
-    "Date",
-    "Content-Type",
-    "MIME-Version",
-    "Content-Transfer-Encoding",
-)
-PASSWORD_MECHANISMS = ("PLAIN", "LOGIN")
 _SECRET_KEYS = {"username", "password", "signingKey", "clientSecret"}
 
 _formats = FormatChecker(formats=())
@@ -147,8 +135,8 @@ _TYPE_NAMES = {
 class Validation:
     """The outcome of validating one text: errors block a save, warnings do not."""
 
-    errors: list[str]
-    warnings: list[str]
+    errors: list[Problem]
+    warnings: list[Problem]
     # The parsed document when the text is a JSON object (even with errors), else None.
     document: dict[str, Any] | None = field(default=None, compare=False)
 
@@ -157,8 +145,13 @@ class Validation:
         return not self.errors
 
     @property
-    def messages(self) -> list[str]:
+    def problems(self) -> list[Problem]:
         return [*self.errors, *self.warnings]
+
+    @property
+    def messages(self) -> list[str]:
+        """Errors then warnings as the lines shown to admins."""
+        return [p.text for p in self.problems]
 
 
 def validate(text: str) -> Validation:
@@ -167,24 +160,29 @@ def validate(text: str) -> Validation:
         pos = next(i for i, c in enumerate(text) if not _is_unicode(c))
         line = text.count("\n", 0, pos) + 1
         column = pos - text.rfind("\n", 0, pos)
-        return Validation([f"line {line}, column {column}: not valid Unicode text"], [])
+        return Validation(
+            [Problem(None, f"line {line}, column {column}: not valid Unicode text")], []
+        )
     try:
         doc = jsonc.Document(text)
     except jsonc.JSONCError as exc:
-        return Validation([str(exc)], [])
+        return Validation([Problem(None, str(exc))], [])
     value = doc.value
     if not isinstance(value, dict):
         return Validation(
-            ['(top level): the site configuration must be a JSON object: {"externalURL": ...}'],
+            [Problem("", 'the site configuration must be a JSON object: {"externalURL": ...}')],
             [],
         )
     errors = _schema_errors(value)
     warnings = [
-        f"{format_path(path)}: written more than once; only the last one is used, remove the others"
+        warning(
+            format_path(path),
+            "written more than once; only the last one is used, remove the others",
+        )
         for path in doc.duplicate_keys()
     ]
-    with_errors = {_path_of(m) for m in errors}
-    errors += [m for m in _bad_values(value) if _path_of(m) not in with_errors]
+    with_errors = {p.path for p in errors}
+    errors += [p for p in _bad_values(value) if p.path not in with_errors]
     _check_keys(value, errors, warnings)
     smtp = value.get("email.smtp")
     if isinstance(smtp, dict):
@@ -195,12 +193,14 @@ def validate(text: str) -> Validation:
     return Validation(_ordered(errors), _ordered(warnings), value)
 
 
-def validate_value(key: str, value: Any) -> list[str]:
+def validate_value(key: str, value: Any) -> list[Problem]:
     """Schema errors for one top-level key's value (used to keep only valid parts of a document)."""
     return _schema_errors({key: value})
 
 
-def check_templates(templates: dict[str, Any], errors: list[str], warnings: list[str]) -> None:
+def check_templates(
+    templates: dict[str, Any], errors: list[Problem], warnings: list[Problem]
+) -> None:
     """Append jinja2 syntax errors and unknown-variable warnings for `email.templates`."""
     _check_templates(templates, errors, warnings)
 
@@ -208,9 +208,9 @@ def check_templates(templates: dict[str, Any], errors: list[str], warnings: list
 # --- schema --------------------------------------------------------------------------------
 
 
-def _schema_errors(value: dict[str, Any]) -> list[str]:
+def _schema_errors(value: dict[str, Any]) -> list[Problem]:
     found = sorted(_validator.iter_errors(value), key=lambda e: format_path(e.absolute_path))
-    return list(dict.fromkeys(m for error in found for m in _describe(error)))
+    return list(dict.fromkeys(p for error in found for p in _describe(error)))
 
 
 def _hint_key(path: tuple[PathElem, ...]) -> str:
@@ -226,9 +226,9 @@ def _hint_key(path: tuple[PathElem, ...]) -> str:
     return out
 
 
-def _with_hint(message: str, path: tuple[PathElem, ...]) -> str:
-    hint = _HINTS.get(_hint_key(path))
-    return f"{message}; {hint}" if hint else message
+def _with_hint(message: str, path: tuple[PathElem, ...]) -> Problem:
+    """An error at `path` with the advice _HINTS has for it."""
+    return Problem(format_path(path), message, _HINTS.get(_hint_key(path), ""))
 
 
 def _show(path: tuple[PathElem, ...], value: Any) -> str:
@@ -248,7 +248,7 @@ def _did_you_mean(word: str, choices: tuple[str, ...] | list[str]) -> str:
     return f' (did you mean "{lowered[match[0]]}"?)' if match else ""
 
 
-def _describe(error: ValidationError) -> Iterator[str]:
+def _describe(error: ValidationError) -> Iterator[Problem]:
     path = tuple(error.absolute_path)
     where = format_path(path) or "(top level)"
     instance = error.instance
@@ -256,66 +256,67 @@ def _describe(error: ValidationError) -> Iterator[str]:
     if kind == "required":
         for key in error.validator_value:
             if isinstance(instance, dict) and key not in instance:
-                child = (*path, key)
-                yield _with_hint(f"{format_path(child)}: required but missing", child)
+                yield _with_hint("required but missing", (*path, key))
     elif kind == "additionalProperties":
         allowed = list(error.schema.get("properties", {}))
         for key in instance:
             if key not in allowed:
-                yield (
-                    f"{format_path((*path, key))}: unknown key{_did_you_mean(key, allowed)}; "
-                    f"the keys allowed in {where} are {', '.join(allowed)}"
+                yield Problem(
+                    format_path((*path, key)),
+                    f"unknown key{_did_you_mean(key, allowed)}",
+                    f"the keys allowed in {where} are {', '.join(allowed)}",
                 )
     elif kind == "type":
         wanted = error.validator_value
         names = [wanted] if isinstance(wanted, str) else wanted
         expected = " or ".join(_TYPE_NAMES.get(n, n) for n in names)
-        got = _show(path, instance)
-        yield _with_hint(f"{where}: expected {expected}, got {got}", path)
+        yield _with_hint(f"expected {expected}, got {_show(path, instance)}", path)
     elif kind == "enum":
         allowed_values = [str(v) for v in error.validator_value]
         listed = ", ".join(f'"{v}"' for v in allowed_values)
-        message = f"{where}: {_show(path, instance)} is not one of {listed}"
+        message = f"{_show(path, instance)} is not one of {listed}"
         if isinstance(instance, str):
             same = [v for v in allowed_values if v.lower() == instance.lower()]
             message += f' (did you mean "{same[0]}"? case matters)' if same else ""
         yield _with_hint(message, path)
     elif kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
-        yield _with_hint(f"{where}: {error.message}", path)
+        yield _with_hint(error.message, path)
     elif kind == "minLength":
-        yield _with_hint(f"{where}: must not be empty", path)
+        yield _with_hint("must not be empty", path)
     elif kind == "format":
         reason = f" ({error.cause})" if error.cause else ""
         noun = "email address" if error.validator_value == "email" else "http(s) URL"
-        yield _with_hint(f"{where}: {_show(path, instance)} is not a valid {noun}{reason}", path)
+        yield _with_hint(f"{_show(path, instance)} is not a valid {noun}{reason}", path)
     elif kind == "pattern" and path == ("externalURL",):
-        yield _with_hint(
-            f"{where}: {_show(path, instance)} must start with http:// or https://", path
-        )
+        yield _with_hint(f"{_show(path, instance)} must start with http:// or https://", path)
     elif kind == "not":
         problem = _FORBIDDEN.get(_hint_key(path), "has a value that is not allowed here")
-        yield f"{where}: {_show(path, instance)} {problem}"
+        yield Problem(format_path(path), f"{_show(path, instance)} {problem}")
     else:
-        yield _with_hint(f"{where}: {error.message}", path)
+        yield _with_hint(error.message, path)
 
 
 # --- checks a schema cannot express --------------------------------------------------------
 
 
-def _bad_values(value: Any, path: tuple[PathElem, ...] = ()) -> list[str]:
+def _bad_values(value: Any, path: tuple[PathElem, ...] = ()) -> list[Problem]:
     """Values JSON cannot carry: NaN and infinities, and strings with unpaired surrogates."""
-    where = format_path(path) or "(top level)"
+    where = format_path(path)
     if isinstance(value, float) and not math.isfinite(value):
-        return [f"{where}: {value} is not a number JSON allows; use a finite number"]
+        return [Problem(where, f"{value} is not a number JSON allows", "use a finite number")]
     if isinstance(value, str) and not _is_unicode(value):
-        return [f"{where}: contains an unpaired surrogate escape (\\ud800-\\udfff); remove it"]
+        return [
+            Problem(where, "contains an unpaired surrogate escape (\\ud800-\\udfff)", "remove it")
+        ]
     if isinstance(value, dict):
         found = [
-            f"{where}: the key {k!r} is not valid Unicode" for k in value if not _is_unicode(k)
+            Problem(where, f"the key {k!r} is not valid Unicode")
+            for k in value
+            if not _is_unicode(k)
         ]
-        return found + [m for k, v in value.items() for m in _bad_values(v, (*path, k))]
+        return found + [p for k, v in value.items() for p in _bad_values(v, (*path, k))]
     if isinstance(value, list):
-        return [m for i, v in enumerate(value) for m in _bad_values(v, (*path, i))]
+        return [p for i, v in enumerate(value) for p in _bad_values(v, (*path, i))]
     return []
 
 
@@ -327,7 +328,7 @@ def _is_unicode(value: str) -> bool:
     return True
 
 
-def _check_keys(doc: dict[str, Any], errors: list[str], warnings: list[str]) -> None:
+def _check_keys(doc: dict[str, Any], errors: list[Problem], warnings: list[Problem]) -> None:
     for nested in ("email", "auth"):
         if nested not in doc:
             continue
@@ -339,8 +340,11 @@ def _check_keys(doc: dict[str, Any], errors: list[str], warnings: list[str]) -> 
                 f'"{k}" to the top-level key "{nested}.{k}";' for k in inner
             )
         errors.append(
-            f"{nested}: keys are flat, not nested objects;{moves} "
-            f"the {nested} keys are {', '.join(flat)}"
+            Problem(
+                nested,
+                f"keys are flat, not nested objects;{moves} "
+                f"the {nested} keys are {', '.join(flat)}",
+            )
         )
     email_keys = [k for k in KNOWN_KEYS if k.startswith("email.")]
     for key in doc:
@@ -348,124 +352,167 @@ def _check_keys(doc: dict[str, Any], errors: list[str], warnings: list[str]) -> 
             continue
         if key.startswith("email."):
             errors.append(
-                f"{key}: unknown key{_did_you_mean(key, email_keys)}; "
-                f"the email keys are {', '.join(email_keys)}"
+                Problem(
+                    key,
+                    f"unknown key{_did_you_mean(key, email_keys)}",
+                    f"the email keys are {', '.join(email_keys)}",
+                )
             )
         elif hint := _did_you_mean(key, KNOWN_KEYS):
-            warnings.append(f"{key}: unknown key, not read by sitemail{hint}")
-
-
-def _is_loopback(host: str) -> bool:
-    name = host.strip("[]").rstrip(".").lower()
-    if name == "localhost" or name.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
+            warnings.append(warning(key, f"unknown key, not read by sitemail{hint}"))
 
 
 def _check_smtp(
-    doc: dict[str, Any], smtp: dict[str, Any], errors: list[str], warnings: list[str]
+    doc: dict[str, Any], smtp: dict[str, Any], errors: list[Problem], warnings: list[Problem]
 ) -> None:
     host = smtp.get("host")
     port = smtp.get("port")
     auth = smtp.get("authentication", "PLAIN")
     tls = smtp.get("tls", "auto")
-    if isinstance(host, str) and (match := re.fullmatch(r"([^:\s/]+):(\d+)", host)):
+    domain = smtp.get("domain")
+    if isinstance(host, str) and (split := rules.host_port_split(host)):
         errors.append(
-            f'email.smtp.host: "{host}" includes a port; set "host": "{match[1]}" '
-            f'and "port": {match[2]}'
+            Problem(
+                "email.smtp.host",
+                f'"{host}" includes a port',
+                f'set "host": "{split[0]}" and "port": {split[1]}',
+            )
+        )
+    if isinstance(domain, str) and domain.strip() and not rules.is_ehlo_name(domain):
+        errors.append(
+            Problem(
+                "email.smtp.domain",
+                f"{_show(('email.smtp', 'domain'), domain)} is not a name an SMTP server accepts "
+                "in HELO/EHLO",
+                'use an ASCII host name, e.g. "sitemail.example.com"',
+            )
         )
     if smtp.get("noVerifyTLS") is True:
         warnings.append(
-            "email.smtp.noVerifyTLS: true turns off TLS certificate verification, so anyone on "
-            "the network path can impersonate the SMTP server and read the credentials and "
-            "mail; trust the server's CA instead and set it to false"
+            warning(
+                "email.smtp.noVerifyTLS",
+                "true turns off TLS certificate verification, so anyone on the network path can "
+                "impersonate the SMTP server and read the credentials and mail",
+                "trust the server's CA instead and set it to false",
+            )
         )
     if not doc.get("email.address"):
         warnings.append(
-            "email.address: not set, so nothing can be sent (every message needs a From "
-            'address); set "email.address", e.g. "sitemail@example.com"'
-        )
-    if auth in PASSWORD_MECHANISMS or auth == "CRAM-MD5":
-        if not smtp.get("username") or not smtp.get("password"):
-            warnings.append(
-                f'email.smtp.username: authentication "{auth}" needs a username and password; '
-                'set both, or set "authentication": "none" if the server needs no login'
+            warning(
+                "email.address",
+                "not set, so nothing can be sent (every message needs a From address)",
+                'set "email.address", e.g. "sitemail@example.com"',
             )
-    if auth in PASSWORD_MECHANISMS and tls == "none" and isinstance(host, str):
-        if not _is_loopback(host):
-            warnings.append(
-                f'email.smtp.tls: "none" with authentication "{auth}" would send the password '
-                f"unencrypted to {host}, so sitemail refuses to log in and nothing is sent; use "
-                'port 587 with "tls": "starttls" (or "auto"), or port 465 with "tls": "implicit"'
-            )
-    if port == 465 and tls in ("starttls", "none"):
-        warnings.append(
-            f'email.smtp.tls: port 465 expects implicit TLS, but "tls" is "{tls}"; use '
-            '"tls": "auto" or "implicit" with port 465, or port 587 for STARTTLS'
         )
+    _check_auth(auth, tls, host, port, smtp, warnings)
     headers = smtp.get("additionalHeaders")
     if isinstance(headers, list):
         _check_headers(headers, errors, warnings)
 
 
-def _check_headers(headers: list[Any], errors: list[str], warnings: list[str]) -> None:
-    reserved = {h.lower(): h for h in RESERVED_HEADERS}
+def _check_auth(
+    auth: Any, tls: Any, host: Any, port: Any, smtp: dict[str, Any], warnings: list[Problem]
+) -> None:
+    """The credentials the mechanism needs, TLS for a password, and the port's TLS mode."""
+    if not isinstance(auth, str) or not isinstance(tls, str):
+        return  # the schema reports them
+    if rules.needs_credentials(auth) and (not smtp.get("username") or not smtp.get("password")):
+        warnings.append(
+            warning(
+                "email.smtp.username",
+                f'authentication "{auth}" needs a username and password',
+                'set both, or set "authentication": "none" if the server needs no login',
+            )
+        )
+    port = port if isinstance(port, int) and not isinstance(port, bool) else 0
+    if isinstance(host, str):
+        if rules.sends_password_in_clear(auth, tls, port, host):
+            warnings.append(
+                warning(
+                    "email.smtp.tls",
+                    f'"{tls}" with authentication "{auth}" would send the password unencrypted '
+                    f"to {host}, so sitemail refuses to log in and nothing is sent",
+                    'use port 587 with "tls": "starttls" (or "auto"), or port 465 with "tls": '
+                    '"implicit"',
+                )
+            )
+        if rules.port_tls_mismatch(port, tls):
+            warnings.append(
+                warning(
+                    "email.smtp.tls",
+                    f'port 465 expects implicit TLS, but "tls" is "{tls}"',
+                    'use "tls": "auto" or "implicit" with port 465, or port 587 for STARTTLS',
+                )
+            )
+
+
+def _check_headers(headers: list[Any], errors: list[Problem], warnings: list[Problem]) -> None:
     first_seen: dict[str, int] = {}
     for i, header in enumerate(headers):
         key = header.get("key") if isinstance(header, dict) else None
         if not isinstance(key, str):
             continue
         where = f"email.smtp.additionalHeaders[{i}].key"
-        if key.lower() in reserved:
+        if rules.is_reserved_header(key):
             errors.append(
-                f'{where}: "{key}" is set by sitemail on every message and cannot be '
-                "overridden; remove this header"
+                Problem(
+                    where,
+                    f'"{key}" is set by sitemail on every message and cannot be overridden',
+                    "remove this header",
+                )
             )
         elif key.lower() in first_seen:
             warnings.append(
-                f'{where}: "{key}" is also set by additionalHeaders[{first_seen[key.lower()]}]; '
-                "the message would carry the header twice, remove one"
+                warning(
+                    where,
+                    f'"{key}" is also set by additionalHeaders[{first_seen[key.lower()]}]',
+                    "the message would carry the header twice, remove one",
+                )
             )
         first_seen.setdefault(key.lower(), i)
 
 
-def _check_templates(templates: dict[str, Any], errors: list[str], warnings: list[str]) -> None:
+def _check_templates(
+    templates: dict[str, Any], errors: list[Problem], warnings: list[Problem]
+) -> None:
     for kind, template in templates.items():
         if not isinstance(template, dict):
             continue
         for part in ("subject", "html", "text"):
             source = template.get(part)
-            if not isinstance(source, str):
-                continue
-            where = f"email.templates.{kind}.{part}"
-            try:
-                ast = _jinja.parse(source)
-                _jinja.compile(ast)  # unknown filters and tests fail here, not in parse()
-            except jinja2.TemplateSyntaxError as exc:
-                errors.append(
-                    f"{where}: template syntax error on line {exc.lineno}: "
-                    f"{(exc.message or 'invalid syntax').rstrip('.')}; fix the "
-                    "{{ ... }} and {% ... %} tags (variables: "
-                    + ", ".join(TEMPLATE_VARIABLES)
-                    + ")"
+            if isinstance(source, str):
+                _check_template(f"email.templates.{kind}.{part}", source, errors, warnings)
+
+
+def _check_template(
+    where: str, source: str, errors: list[Problem], warnings: list[Problem]
+) -> None:
+    variables = ", ".join(TEMPLATE_VARIABLES)
+    try:
+        ast = _jinja.parse(source)
+        _jinja.compile(ast)  # unknown filters and tests fail here, not in parse()
+    except jinja2.TemplateSyntaxError as exc:
+        errors.append(
+            Problem(
+                where,
+                f"template syntax error on line {exc.lineno}: "
+                f"{(exc.message or 'invalid syntax').rstrip('.')}",
+                f"fix the {{{{ ... }}}} and {{% ... %}} tags (variables: {variables})",
+            )
+        )
+        return
+    for name in sorted(jinja2.meta.find_undeclared_variables(ast)):
+        if name not in TEMPLATE_VARIABLES:
+            warnings.append(
+                warning(
+                    where,
+                    f'unknown variable "{name}" renders as an empty string'
+                    f"{_did_you_mean(name, TEMPLATE_VARIABLES)}",
+                    f"the variables are {variables}",
                 )
-                continue
-            for name in sorted(jinja2.meta.find_undeclared_variables(ast)):
-                if name not in TEMPLATE_VARIABLES:
-                    warnings.append(
-                        f'{where}: unknown variable "{name}" renders as an empty string'
-                        f"{_did_you_mean(name, TEMPLATE_VARIABLES)}; the variables are "
-                        + ", ".join(TEMPLATE_VARIABLES)
-                    )
+            )
 
 
-def _path_of(message: str) -> str:
-    return message.split(": ", 1)[0]
-
-
-def _ordered(messages: list[str]) -> list[str]:
-    """Without repeats, grouped by path (stable, so related messages keep their order)."""
-    return sorted(dict.fromkeys(messages), key=_path_of)
+def _ordered(problems: list[Problem]) -> list[Problem]:
+    """Without repeats, grouped by path (stable, so related problems keep their order)."""
+    return sorted(dict.fromkeys(problems), key=lambda p: p.where if p.path is not None else "")

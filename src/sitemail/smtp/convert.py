@@ -112,7 +112,9 @@ def _tls_error(exc: ssl.SSLError, cfg: SMTPConfig) -> TLSError:
     if isinstance(exc, ssl.SSLCertVerificationError):
         message = exc.verify_message or exc.reason or str(exc)
         hint = HOSTNAME_HINT if "mismatch" in message.lower() else CERTIFICATE_HINT
-        return TLSError(Step.TLS, f"certificate verify failed: {message}", hint=hint)
+        return TLSError(
+            Step.TLS, f"certificate verify failed: {message}", hint=hint, certificate=True
+        )
     reason = (exc.reason or "").upper()
     if reason == "WRONG_VERSION_NUMBER" or "wrong version number" in str(exc):
         return TLSError(
@@ -206,4 +208,5 @@ def plaintext_password_error(cfg: SMTPConfig, step: Step) -> ConfigurationError:
         f"refusing to send the password (AUTH {cfg.authentication}) over an unencrypted "
         f"connection to {cfg.host}: {why}",
         hint=PLAINTEXT_PASSWORD_HINT,
+        path="email.smtp.tls",
     )

@@ -70,7 +70,14 @@ class MailError(Exception):
 
 
 class ConfigurationError(MailError):
-    """Refused before connecting: the configuration cannot be used safely."""
+    """Refused before connecting: the configuration cannot be used safely. `path` names the
+    site configuration key at fault (`email.smtp.tls`), when one is."""
+
+    def __init__(
+        self, step: Step, text: str, *, hint: str | None = None, path: str | None = None
+    ) -> None:
+        self.path = path
+        super().__init__(step, text, hint=hint)
 
 
 class ConnectError(MailError):
@@ -82,7 +89,20 @@ class MailTimeoutError(MailError):
 
 
 class TLSError(MailError):
-    """TLS could not be established or the certificate was not trusted."""
+    """TLS could not be established or the certificate was not trusted (`certificate`: the
+    server's certificate failed verification, which the admin fixes, not the server)."""
+
+    def __init__(
+        self,
+        step: Step,
+        text: str,
+        *,
+        code: int | None = None,
+        hint: str | None = None,
+        certificate: bool = False,
+    ) -> None:
+        self.certificate = certificate
+        super().__init__(step, text, code=code, hint=hint)
 
 
 class AuthError(MailError):

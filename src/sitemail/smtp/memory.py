@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from sitemail.smtp.errors import MailError
 
 if TYPE_CHECKING:
-    from sitemail.smtp.transport import NextMessage
+    from sitemail.smtp.base import NextMessage
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,7 @@ class InMemoryTransport:
         self.closed = 0
         self._failures: list[MailError] = []
         self._refused: dict[str, MailError] = {}
+        self._open = False
 
     def fail_next(self, error: MailError, times: int = 1) -> None:
         self._failures.extend([error] * times)
@@ -57,7 +58,14 @@ class InMemoryTransport:
         if not accepted:
             raise next(iter(refused.values()))
         self.sent.append(SentMessage(mail_from, accepted, bytes(data)))
+        self._open = True
         return refused
+
+    @property
+    def connected(self) -> bool:
+        """Open from the first accepted send until close(), like a reused connection."""
+        return self._open
 
     async def close(self) -> None:
         self.closed += 1
+        self._open = False

@@ -3,41 +3,20 @@
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import ssl
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from sitemail.siteconfig.typed import SMTPConfig
+from sitemail.smtp import rules
 
-IMPLICIT_TLS_PORT = 465  # RFC 8314 "submissions"
-
-# implicit: TLS from the first byte; starttls: STARTTLS or fail (RFC 3207 section 4 lets a client
-# refuse to continue, which is what stops a stripped STARTTLS from downgrading the session);
-# opportunistic: STARTTLS when offered; none: never.
-TLSPlan = Literal["implicit", "starttls", "opportunistic", "none"]
+IMPLICIT_TLS_PORT = rules.IMPLICIT_TLS_PORT
+TLSPlan = rules.TLSPlan
 
 
 def tls_plan(cfg: SMTPConfig) -> TLSPlan:
     """What `email.smtp.tls` (and the port, for `auto`) means for this connection."""
-    if cfg.tls == "auto":
-        return "implicit" if cfg.port == IMPLICIT_TLS_PORT else "opportunistic"
-    if cfg.tls == "implicit":
-        return "implicit"
-    if cfg.tls == "starttls":
-        return "starttls"
-    return "none"
-
-
-def is_loopback(host: str) -> bool:
-    """True for localhost, 127.0.0.0/8 and ::1: the only places a password may go in clear."""
-    name = host.strip().strip("[]").rstrip(".").lower()
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
+    return rules.tls_plan(cfg.tls, cfg.port)
 
 
 def client_context(cfg: SMTPConfig) -> ssl.SSLContext:

@@ -5,18 +5,18 @@ message's content when the caller says which message comes next."""
 from __future__ import annotations
 
 import asyncio
-import re
 import socket
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import aiosmtplib
 
 from sitemail.siteconfig.typed import SMTPConfig
-from sitemail.smtp import tls, wire
+from sitemail.smtp import rules, tls, wire
+from sitemail.smtp.base import Envelope, NextMessage
 from sitemail.smtp.channel import Channel
 from sitemail.smtp.convert import (
     NO_GREETING_HINT,
@@ -39,58 +39,37 @@ from sitemail.smtp.trace import TraceEvent, Tracer
 
 T = TypeVar("T")
 
-_PASSWORD_MECHANISMS = ("PLAIN", "LOGIN")
-_MECHANISMS = ("PLAIN", "LOGIN", "CRAM-MD5")
-# A name or an address literal; anything else would break the EHLO line (RFC 5321 4.1.1.1).
-_DOMAIN = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?)$")
-
-
-Envelope = tuple[str, Sequence[str], bytes]  # mail_from, rcpt_tos, data
-# Asked at most once per send, when this message's content is about to go out: the message to
-# send next on this transport, or None. What it returns must be this transport's next send.
-NextMessage = Callable[[], Envelope | None]
-
-
-class Transport(Protocol):
-    """Sends one prepared message to an envelope; the in-memory one is in memory.py."""
-
-    async def send(
-        self,
-        mail_from: str,
-        rcpt_tos: Sequence[str],
-        data: bytes,
-        then: NextMessage | None = None,
-    ) -> dict[str, MailError]:
-        """Return the refused recipients; raise MailError when nobody got the message.
-
-        then: an offer of the next message (see NextMessage); a transport may ignore it."""
-        ...
-
-    async def close(self) -> None: ...
-
 
 def check_config(cfg: SMTPConfig) -> None:
     """Refuse, before any byte is sent, a config that cannot work or would leak the password."""
     if not cfg.host or any(c in cfg.host for c in "\r\n \t"):
-        raise ConfigurationError(Step.CONFIG, f"invalid email.smtp.host {cfg.host!r}")
+        raise ConfigurationError(
+            Step.CONFIG, f"invalid email.smtp.host {cfg.host!r}", path="email.smtp.host"
+        )
     if not 1 <= cfg.port <= 65535:
-        raise ConfigurationError(Step.CONFIG, f"invalid email.smtp.port {cfg.port}")
-    if not cfg.domain or not cfg.domain.isascii() or not _DOMAIN.match(cfg.domain):
+        raise ConfigurationError(
+            Step.CONFIG, f"invalid email.smtp.port {cfg.port}", path="email.smtp.port"
+        )
+    if not rules.is_ehlo_name(cfg.domain):
         raise ConfigurationError(
             Step.CONFIG,
             f"invalid email.smtp.domain {cfg.domain!r}",
             hint="use a host name (the EHLO name), e.g. the host of externalURL",
+            path="email.smtp.domain",
         )
     if cfg.timeout <= 0:
-        raise ConfigurationError(Step.CONFIG, f"invalid timeout {cfg.timeout}")
+        raise ConfigurationError(
+            Step.CONFIG, f"invalid timeout {cfg.timeout}", path="email.smtp.timeout"
+        )
     mechanism = cfg.authentication
     if mechanism == "none":
         return
-    if mechanism not in _MECHANISMS:
+    if not rules.needs_credentials(mechanism):
         raise ConfigurationError(
             Step.CONFIG,
             f"unknown email.smtp.authentication {mechanism!r}",
-            hint="use PLAIN, LOGIN, CRAM-MD5 or none",
+            hint=f"use {', '.join(rules.MECHANISMS)} or none",
+            path="email.smtp.authentication",
         )
     missing = [
         key for key, value in (("username", cfg.username), ("password", cfg.password)) if not value
@@ -101,12 +80,9 @@ def check_config(cfg: SMTPConfig) -> None:
             f"email.smtp.authentication is {mechanism} but email.smtp."
             f"{' and email.smtp.'.join(missing)} {'is' if len(missing) == 1 else 'are'} not set",
             hint="set them, or set email.smtp.authentication to none",
+            path="email.smtp.username",
         )
-    if (
-        mechanism in _PASSWORD_MECHANISMS
-        and tls.tls_plan(cfg) == "none"
-        and not tls.is_loopback(cfg.host)
-    ):
+    if rules.sends_password_in_clear(mechanism, cfg.tls, cfg.port, cfg.host):
         raise plaintext_password_error(cfg, Step.CONFIG)
 
 
@@ -398,7 +374,11 @@ class SMTPTransport:
         if mechanism == "none":
             return
         encrypted = client.get_transport_info("sslcontext") is not None
-        if mechanism in _PASSWORD_MECHANISMS and not encrypted and not tls.is_loopback(cfg.host):
+        if (
+            mechanism in rules.PASSWORD_MECHANISMS
+            and not encrypted
+            and not rules.is_loopback(cfg.host)
+        ):
             refusal = plaintext_password_error(cfg, Step.AUTH)
             self._emit(TraceEvent(Step.AUTH, refusal.reason, ok=False))
             raise refusal
@@ -726,11 +706,11 @@ class SMTPTransport:
 def _not_offered(mechanism: str, offered: list[str], has_auth: bool, encrypted: bool) -> AuthError:
     if offered:
         text = f"the server does not offer AUTH {mechanism}; it offers {', '.join(offered)}"
-        usable = [m for m in offered if m in _MECHANISMS]
+        usable = [m for m in offered if m in rules.MECHANISMS]
         hint = (
             f"set email.smtp.authentication to {' or '.join(usable)}"
             if usable
-            else "the server offers no mechanism sitemail supports (PLAIN, LOGIN, CRAM-MD5)"
+            else f"the server offers no mechanism sitemail supports ({', '.join(rules.MECHANISMS)})"
         )
     else:
         text = (

@@ -1,0 +1,54 @@
+"""The transport seam: what the worker and the test email need of a transport, and the one
+factory that picks it. A second transport (an HTTP API provider) or a second credential source
+(OAuth 2.0 tokens) is a new class here and a line in `transport_for`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from sitemail.siteconfig.typed import SMTPConfig
+from sitemail.smtp.errors import MailError
+from sitemail.smtp.trace import Tracer
+
+Envelope = tuple[str, Sequence[str], bytes]  # mail_from, rcpt_tos, data
+# Asked at most once per send, when this message's content is about to go out: the message to
+# send next on this transport, or None. What it returns must be this transport's next send.
+NextMessage = Callable[[], Envelope | None]
+
+
+class Transport(Protocol):
+    """Sends prepared messages over one connection (opened on demand, kept for the next send);
+    the SMTP one is transport.py, the in-memory one memory.py."""
+
+    async def send(
+        self,
+        mail_from: str,
+        rcpt_tos: Sequence[str],
+        data: bytes,
+        then: NextMessage | None = None,
+    ) -> dict[str, MailError]:
+        """Return the refused recipients; raise MailError when nobody got the message.
+
+        then: an offer of the next message (see NextMessage); a transport may ignore it."""
+        ...
+
+    @property
+    def connected(self) -> bool:
+        """Whether a connection is open now, so the next send needs no new one. The worker
+        counts these to tell a server's connection cap from an outage."""
+        ...
+
+    async def close(self) -> None:
+        """Close the connection (politely where the protocol has a goodbye); never raises."""
+        ...
+
+
+TransportFactory = Callable[[SMTPConfig], Transport]
+
+
+def transport_for(cfg: SMTPConfig, *, tracer: Tracer | None = None) -> Transport:
+    """The transport for `email.smtp` (today always SMTP); `tracer` sees each protocol step."""
+    from sitemail.smtp.transport import SMTPTransport  # aiosmtplib only when sending
+
+    return SMTPTransport(cfg, tracer=tracer)
