@@ -19,6 +19,10 @@ from flufl.bounce import all_failures
 from sitemail.deliverability.models import Bounce, EventType
 
 log = logging.getLogger(__name__)
+# flufl.bounce logs every detector it runs at INFO (a dozen lines per message, most of the
+# parse time when a handler writes them) and a traceback for each detector that chokes on a
+# malformed message, which parse() then treats as not a report.
+logging.getLogger("flufl.bounce").setLevel(logging.CRITICAL)  # its detector errors: ours to count
 
 _STATUS = re.compile(r"\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
 _MESSAGE_ID = re.compile(r"<[^<>\s]+@[^<>\s]+>")
@@ -162,7 +166,20 @@ def _original_header(msg: Message, name: str) -> str:
     return ""
 
 
+_MTA_SENDERS = ("mailer-daemon", "postmaster", "mail delivery", "mdaemon", "bounce")
+
+
+def _from_an_mta(msg: Message) -> bool:
+    """Bounces come from the MTA (MAILER-DAEMON, postmaster, "Mail Delivery System"...) or say
+    which recipients failed; an out-of-office reply from the person does neither and must not
+    reach the heuristic detectors, which would take the addresses it quotes for bounces."""
+    sender = _text(msg.get("From")).lower()
+    return bool(msg.get("X-Failed-Recipients")) or any(s in sender for s in _MTA_SENDERS)
+
+
 def _non_standard(msg: Message) -> list[Recipient]:
+    if not _from_an_mta(msg):
+        return []
     try:
         temporary, permanent = all_failures(msg)
     except Exception:  # a detector choking on a malformed message: not a report then
