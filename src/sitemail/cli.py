@@ -169,6 +169,13 @@ def cmd_orgs_invite(args: argparse.Namespace) -> None:
         print(f"  {entry}: {reason}")
 
 
+def cmd_bounces_serve(args: argparse.Namespace) -> None:
+    from sitemail.serve import run_bounces
+
+    _migrate()
+    asyncio.run(run_bounces(args.listen))
+
+
 def cmd_mailcatcher(args: argparse.Namespace) -> None:
     from sitemail.serve import run_catcher
 
@@ -265,6 +272,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("org")
     p.add_argument("--from-file", required=True, help="one address or username a line")
     p.add_argument("--sender", help="username sending the invitations (default: a site admin)")
+
+    bounces = add("bounces", lambda a: None, "bounces and complaints by mail").add_subparsers(
+        dest="sub", required=True
+    )
+    p = add(
+        "serve",
+        cmd_bounces_serve,
+        "run the inbound SMTP listener for DSNs and ARF reports (email.bounces)",
+        bounces,
+    )
+    p.add_argument("--listen", help="HOST:PORT (default: email.bounces.listen)")
 
     p = add("mailcatcher", cmd_mailcatcher, "run only the built-in mail catcher")
     p.add_argument("--host", default="127.0.0.1")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -157,12 +158,38 @@ class Listener(Controller):
         return self.loop.create_server(self._factory_invoker, sock=self._sock)
 
 
-async def serve(host: str, port: int, stop: asyncio.Event) -> None:
+def parse_listen(value: str) -> tuple[str, int]:
+    """`host:port` (`[::1]:25` for IPv6) or ValueError naming the form."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"listen address {value!r}: use HOST:PORT, e.g. 0.0.0.0:25")
+    return host.strip("[]"), int(port)
+
+
+async def serve(
+    host: str, port: int, stop: asyncio.Event, ready: Callable[[int], None] | None = None
+) -> None:
     """Run the listener until `stop` is set (serve/worker run this next to their loops)."""
     ctl = Listener(host, port)
     await asyncio.to_thread(ctl.start)
-    log.info("inbound: listening for bounces on %s:%d", host, ctl.port)
+    log.warning("inbound: listening for bounces on %s:%d", host, ctl.port)
+    if ready is not None:
+        ready(ctl.port)
     try:
         await stop.wait()
     finally:
         await asyncio.to_thread(ctl.stop)
+
+
+async def serve_if_configured(stop: asyncio.Event) -> None:
+    """Inside `sitemail serve` / `sitemail worker`: the listener when `email.bounces.listen`
+    is set (read at start; a restart applies a change). A second process on the same host
+    finds the port taken: it logs that and carries on without (one listener is enough)."""
+    settings = await sync_to_async(_settings)()
+    address = bounce_settings(settings).listen_address()
+    if address is None:
+        return
+    try:
+        await serve(*address, stop)
+    except OSError as exc:
+        log.warning("inbound: not listening on %s:%d (%s)", *address, exc.strerror or exc)
