@@ -38,7 +38,7 @@ def _sent(server: TestSMTPServer, to: str) -> OutboxMessage:
 
 
 def _dropped() -> float:
-    return REPORTS.labels("dropped")._value.get()
+    return float(REPORTS.labels("dropped")._value.get())
 
 
 def test_each_message_leaves_with_its_own_signed_envelope_sender(server: TestSMTPServer) -> None:

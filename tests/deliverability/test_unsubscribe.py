@@ -15,7 +15,7 @@ from sitemail.accounts.users import create_user
 from sitemail.deliverability.inbound import Listener
 from sitemail.deliverability.models import Unsubscription
 from sitemail.monitors import repos, runner, service
-from sitemail.monitors.models import ActionRun, CodeMonitor
+from sitemail.monitors.models import ActionRun, CodeMonitor, Repository
 from sitemail.orgs import instance
 from tests.admin.conftest import AdminClient, sign_in
 from tests.deliverability.conftest import BOUNCE_DOMAIN, drain, send_report
@@ -53,7 +53,7 @@ class Monitor:
     def fire(self) -> ActionRun:
         self.n += 1
         self.src.commit(f"TODO {self.n}", {f"f{self.n}.txt": "TODO\n"})
-        for repo in repos.Repository.objects.all():
+        for repo in Repository.objects.all():
             assert repos.fetch(repo)
         run = runner.run_monitor(CodeMonitor.objects.get(pk=self.monitor.pk))
         return ActionRun.objects.get(trigger_run=run)

@@ -113,7 +113,7 @@ def _dsn(part: Message) -> list[Recipient]:
             kind = EventType.BOUNCED
         elif action == "delayed":
             kind = EventType.DEFERRED
-        elif action in ("delivered", "relayed", "expanded"):
+        elif action == "delivered":  # not relayed or expanded: those were not delivered yet
             kind = EventType.DELIVERED
         else:
             continue  # RFC 3464 2.3.3 knows no other action: not a report we can act on
