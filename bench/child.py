@@ -158,17 +158,14 @@ def worker(args: dict[str, Any]) -> dict[str, Any]:
 
     async def main() -> dict[str, Any]:
         w = Worker(concurrency=args["concurrency"], batch_size=args["batch_size"])
-        await w._refresh()  # settings and the database thread, before the clock starts
+        await w.prepare()  # settings and the database thread, before the clock starts
         print("ready", flush=True)
         await asyncio.to_thread(sys.stdin.readline)
         cpu0 = _cpu()
-        stop = asyncio.Event()
-        task = asyncio.create_task(w.run(stop))
-        while await asyncio.to_thread(queued):
-            await asyncio.sleep(0.2)  # the end time is the last sent_at, not this poll
-        stop.set()
-        await task
+        async with w:  # the production loop, until nothing is due
+            await w.run_until_idle()
         cpu = _cpu() - cpu0
+        assert not await asyncio.to_thread(queued), "the worker went idle with rows queued"
         last = await sync_to_async(
             lambda: OutboxMessage.objects.aggregate(m=Max("sent_at"))["m"], thread_sensitive=False
         )()

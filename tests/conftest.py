@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tests.dnsserver import TestDNSServer
 from tests.smtpserver import ServerFactory, SilentServer, TestCA, server_factory, trusting
 
 
@@ -93,4 +94,24 @@ def silent_server() -> Iterator[SilentServer]:
     try:
         yield server
     finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def loopback_dns() -> Iterator[TestDNSServer]:
+    """Sender authentication lookups (the test email runs them) go to an empty DNS server on
+    loopback, never to the machine's resolvers; tests that need records add them here or start
+    their own server and set email.dns.nameservers."""
+    from sitemail.deliverability.dnscheck import NAMESERVERS_ENV
+
+    server = TestDNSServer()
+    saved = os.environ.get(NAMESERVERS_ENV)
+    os.environ[NAMESERVERS_ENV] = server.nameserver
+    try:
+        yield server
+    finally:
+        if saved is None:
+            os.environ.pop(NAMESERVERS_ENV, None)
+        else:
+            os.environ[NAMESERVERS_ENV] = saved
         server.stop()

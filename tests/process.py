@@ -124,8 +124,10 @@ class Instance:
     env: dict[str, str]
     token: str = ""
 
-    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return run_cli(self.env, *args, check=check)
+    def cli(
+        self, *args: str, check: bool = True, env_extra: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return run_cli({**self.env, **(env_extra or {})}, *args, check=check)
 
     def gql(
         self, query: str, variables: dict[str, Any] | None = None, token: str | None = None

@@ -127,6 +127,27 @@ def cmd_send_test_email(args: argparse.Namespace) -> None:
         raise SystemExit(1)
 
 
+def cmd_dkim_keygen(args: argparse.Namespace) -> None:
+    from sitemail.deliverability.dkim import Algorithm, DKIMKeyError
+    from sitemail.deliverability.keygen import keygen
+    from sitemail.siteconfig import service
+
+    algorithm: Algorithm = "ed25519-sha256" if args.algorithm == "ed25519" else "rsa-sha256"
+    try:
+        key = keygen(args.selector, args.domain, algorithm, args.bits)
+    except DKIMKeyError as exc:
+        raise CLIError(str(exc)) from exc
+    except service.SiteConfigError as exc:
+        raise CLIError("DKIM key not saved:\n  " + "\n  ".join(exc.problems)) from exc
+    print(f"Saved a new {algorithm} key in email.dkim (site configuration version {key.version})")
+    print(f"Publish this TXT record at {key.record_name}:")
+    print(f"  {key.record}")
+    print("As a zone file line:")
+    print(f"  {key.zone_line()}")
+    for message in service.validation_messages():
+        print(f"warning: {message}", file=sys.stderr)
+
+
 def cmd_repos_add(args: argparse.Namespace) -> None:
     from sitemail.monitors import repos
 
@@ -257,6 +278,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("send-test-email", cmd_send_test_email, "send a test email now and print the result")
     p.add_argument("to")
+
+    dkim = add("dkim", lambda a: None, "DKIM signing keys").add_subparsers(
+        dest="sub", required=True
+    )
+    p = add(
+        "keygen",
+        cmd_dkim_keygen,
+        "make a DKIM key, store it in email.dkim and print the TXT record to publish",
+        dkim,
+    )
+    p.add_argument("--selector", required=True, help="DNS label of the key, e.g. sitemail2026")
+    p.add_argument("--domain", required=True, help="signing domain: the From domain or a parent")
+    p.add_argument("--algorithm", choices=("rsa", "ed25519"), default="rsa")
+    p.add_argument("--bits", type=int, default=2048, help="RSA key size (2048 or more)")
 
     repos = add("repos", lambda a: None, "manage mirrored git repositories").add_subparsers(
         dest="sub", required=True

@@ -33,6 +33,40 @@ def _point_config_at_catcher(host: str, port: int) -> bool:
     return True
 
 
+_WILDCARDS = {"0.0.0.0", "::", ""}  # noqa: S104 (recognised, not bound)
+
+
+def bind_url(host: str, port: int) -> str | None:
+    """The URL a browser on this machine opens for `--host`/`--port`; None for 0.0.0.0 / ::."""
+    if host in _WILDCARDS:
+        return None
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def match_external_url(host: str, port: int) -> str | None:
+    """Make a default externalURL the address this server listens on; else a warning to log
+    when they differ (links in emails would open another host name, signed out)."""
+    from sitemail.siteconfig import service
+    from sitemail.siteconfig.defaults import DEFAULT_EXTERNAL_URL
+
+    bound = bind_url(host, port)
+    settings = service.get_settings()
+    current = settings.external_url
+    if bound is None or current == bound:
+        return None
+    if current == DEFAULT_EXTERNAL_URL and not service.read_only():
+        service.patch(
+            {("externalURL",): bound},
+            comment="sitemail serve: the address it listens on; set the URL people open",
+        )
+        return None
+    return (
+        f"externalURL is {current} but this server listens on {bound}: links in emails open "
+        f"{current}, where a browser has another sign-in cookie; set externalURL to the URL "
+        "people open"
+    )
+
+
 async def _with_signals(stop: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -51,23 +85,42 @@ def _start_catcher(host: str, port: int) -> Any:
         ) from exc
 
 
+async def _dev_catcher(host: str, port: int, catcher_port: int) -> Any:
+    """`--dev`: the mail catcher and its page, only while pages are served on loopback."""
+    from sitemail.catcher import access
+
+    if not access.is_loopback(host):
+        log.warning(
+            "--dev: the mail catcher is off because this server listens on %s, not loopback: "
+            "caught mail holds every reset and sign-in link",
+            host,
+        )
+        return None
+    os.environ[access.DEV_ENV] = "1"
+    catcher = _start_catcher("127.0.0.1", catcher_port)
+    if await sync_to_async(_point_config_at_catcher)("127.0.0.1", catcher_port):
+        log.warning("email.smtp was not set: pointed it at the built-in mail catcher")
+    log.warning(
+        "mail catcher listening on 127.0.0.1:%d; caught mail: http://%s:%d/mailcatcher",
+        catcher_port,
+        host,
+        port,
+    )
+    return catcher
+
+
 async def serve(*, host: str, port: int, worker: bool, dev: bool, catcher_port: int) -> None:
+    from sitemail.catcher import access
     from sitemail.deliverability import inbound
     from sitemail.monitors.loop import TriggerLoop
     from sitemail.outbox.worker import Worker
 
-    catcher = None
-    if dev:
-        os.environ["SITEMAIL_DEV"] = "1"
-        catcher = _start_catcher("127.0.0.1", catcher_port)
-        if await sync_to_async(_point_config_at_catcher)("127.0.0.1", catcher_port):
-            log.warning("email.smtp was not set: pointed it at the built-in mail catcher")
-        log.warning(
-            "mail catcher listening on 127.0.0.1:%d; caught mail: http://%s:%d/mailcatcher",
-            catcher_port,
-            host,
-            port,
-        )
+    if not access.is_loopback(host):
+        os.environ[access.OFF_ENV] = "off"  # caught mail is never served beyond loopback
+    warning = await sync_to_async(match_external_url)(host, port)
+    if warning:
+        log.warning("%s", warning)
+    catcher = await _dev_catcher(host, port, catcher_port) if dev else None
 
     config = uvicorn.Config(
         "sitemail.asgi:application", host=host, port=port, lifespan="off", log_level="info"

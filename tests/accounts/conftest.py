@@ -67,7 +67,7 @@ def deliver() -> int:
     async def drain() -> int:
         total = 0
         async with Worker(poll_interval=0.01) as worker:
-            while n := await worker.run_once():
+            while n := await worker.run_until_idle():
                 total += n
         return total
 

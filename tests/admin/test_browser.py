@@ -95,7 +95,7 @@ def run_worker_once() -> None:
     def run() -> None:
         async def once() -> None:
             async with Worker() as worker:
-                await worker.run_once()
+                await worker.run_until_idle()
 
         asyncio.run(once())
 

@@ -134,7 +134,11 @@ def test_smtp_form_problems_are_shown_and_nothing_saved(admin: AdminClient) -> N
     response = admin.post("/site-admin/configuration", smtp_form(0, host=""))
     assert response.status_code == 400
     text = page_text(response)
-    assert "email.smtp.host: required" in text and "email.smtp.port" in text
+    # Each problem beside the control that caused it.
+    host = re.search(r'<div data-field="host" class="invalid">(.*?)</div>\n', text, re.S)
+    port = re.search(r'<div data-field="port" class="invalid">(.*?)</div>\n', text, re.S)
+    assert host is not None and "required; pick a provider" in host[1]
+    assert port is not None and "between 1 and 65535" in port[1]
     assert siteconfig.current().id == before
 
 

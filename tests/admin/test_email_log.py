@@ -27,7 +27,7 @@ RESET_URL = "https://sg.example.com/password-reset?code=TOPSECRETCODE"
 def run_worker() -> int:
     async def once() -> int:
         async with Worker() as worker:
-            return await worker.run_once()
+            return await worker.run_until_idle()
 
     return asyncio.run(once())
 

@@ -16,6 +16,7 @@ from sitemail.accounts.models import User
 from sitemail.accounts.users import create_user
 from sitemail.mail.kinds import builtin_kinds
 from sitemail.outbox.models import OutboxMessage, Status
+from sitemail.siteconfig import service as siteconfig
 from tests.admin.conftest import AdminClient, set_document, site_doc
 from tests.admin.test_email_log import make_rows
 
@@ -142,3 +143,36 @@ def test_smtp_diagnostics_graphql_returns_the_steps(
     )
     [auth] = [s for s in result["steps"] if s["step"] == "auth" and not s["ok"]]
     assert auth["hint"] and "wrong" not in json.dumps(result)
+
+
+def test_smtp_diagnostics_tests_the_config_given(
+    admin: AdminClient, smtp_server: ServerFactory
+) -> None:
+    saved = smtp_server(auth=("PLAIN",), users={"user": "right"})
+    other = smtp_server(auth=())
+    set_document(site_doc(saved, password="wrong", tls="none"))
+    version = siteconfig.current().id
+    token = tokens.create(User.objects.get(username="admin"), note="t")[1]
+    candidate = json.dumps(site_doc(other, authentication="none", tls="none"))
+    query = """mutation($c: String) { smtpDiagnostics(to: "x@example.com", config: $c) {
+        ok result unsaved source } }"""
+
+    def run(config: str | None) -> dict[str, object]:
+        response = admin.client.post(
+            "/.api/graphql",
+            json.dumps({"query": query, "variables": {"c": config}}),
+            content_type="application/json",
+            headers={"Authorization": f"token {token}"},
+        )
+        return dict(json.loads(response.content)["data"]["smtpDiagnostics"])
+
+    given = run(candidate)
+    assert given["ok"] is True and given["unsaved"] is True
+    assert given["source"] == "Tested the settings as entered, which are not saved yet."
+    assert other.wait_for(1)[0].rcpt_tos == ["x@example.com"]
+    assert siteconfig.current().id == version
+    stored = run(None)
+    assert stored["ok"] is False and stored["unsaved"] is False
+    assert stored["source"] == "Tested the saved configuration."
+    broken = run('{"email.smtp": {"host": "h", "port": 0}}')
+    assert broken["ok"] is False and "email.smtp.port" in str(broken["result"])

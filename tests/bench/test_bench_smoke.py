@@ -65,3 +65,22 @@ def test_delivery_benchmark_smoke_runs_and_reports(tmp_path: Path) -> None:
         "sqlite_vs_limit >= 0.20",
         "enqueue >= 2000/s (each database)",
     }
+
+
+def test_dkim_enqueue_benchmark_smoke_runs_and_reports(tmp_path: Path) -> None:
+    out = tmp_path / "dkim.json"
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SITEMAIL_DATA_DIR")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "dkim", "--smoke", "--json", str(out)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert set(report["enqueue_rate"]) == {"off", "rsa-sha256 2048", "ed25519-sha256"}
+    assert all(v["median"] > 0 for v in report["enqueue_rate"].values())
+    assert "enqueue, DKIM rsa-sha256 2048:" in proc.stdout

@@ -1,0 +1,1 @@
+"""Tests of sitemail.deliverability: DKIM signing and the sender authentication checks."""

@@ -13,7 +13,7 @@ from sitemail.deliverability import dsn, inbound, verp
 from sitemail.deliverability.models import EventType, Suppression
 from sitemail.outbox import enqueue
 from sitemail.outbox.models import OutboxMessage, Status
-from tests.deliverability.conftest import (
+from tests.deliverability.bounces import (
     BOUNCE_DOMAIN,
     arf_report,
     exchange_dsn,

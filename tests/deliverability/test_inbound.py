@@ -12,7 +12,7 @@ from sitemail.deliverability.inbound import REPORTS, Listener
 from sitemail.deliverability.models import Bounce, Event, EventType, Reason, Suppression
 from sitemail.outbox import enqueue
 from sitemail.outbox.models import OutboxMessage, Status
-from tests.deliverability.conftest import (
+from tests.deliverability.bounces import (
     BOUNCE_DOMAIN,
     arf_report,
     drain,

@@ -15,7 +15,7 @@ from sitemail.deliverability.inbound import Listener
 from sitemail.deliverability.models import Suppression
 from sitemail.outbox.models import OutboxMessage, Status
 from tests.deliverability import providers as p
-from tests.deliverability.conftest import BOUNCE_DOMAIN, drain, postfix_dsn, send_report
+from tests.deliverability.bounces import BOUNCE_DOMAIN, drain, postfix_dsn, send_report
 from tests.deliverability.test_unsubscribe import Monitor
 from tests.smtpserver import TestSMTPServer
 

@@ -19,7 +19,7 @@ from sitemail.mail import kinds
 from sitemail.outbox import enqueue
 from sitemail.outbox.models import OutboxMessage, Status
 from tests.admin.conftest import AdminClient, sign_in
-from tests.deliverability.conftest import drain
+from tests.deliverability.bounces import drain
 from tests.smtpserver import TestSMTPServer
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -18,7 +18,7 @@ from sitemail.monitors import repos, runner, service
 from sitemail.monitors.models import ActionRun, CodeMonitor, Repository
 from sitemail.orgs import instance
 from tests.admin.conftest import AdminClient, sign_in
-from tests.deliverability.conftest import BOUNCE_DOMAIN, drain, send_report
+from tests.deliverability.bounces import BOUNCE_DOMAIN, drain, send_report
 from tests.monitors.conftest import GitRepo
 from tests.smtpserver import Received, TestSMTPServer
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from typing import Any, TypeVar
 
 from sitemail.outbox import enqueue_many
@@ -16,7 +15,13 @@ from sitemail.outbox.policy import RetryPolicy
 from sitemail.outbox.worker import Worker
 
 # Fixtures shared with the outbox tests (site config pointing at a server, a settable clock).
-from tests.outbox.conftest import clock, configure_site, in_db_thread, message_id  # noqa: F401
+from tests.outbox.conftest import (  # noqa: F401
+    clock,
+    configure_site,
+    in_db_thread,
+    message_id,
+    wait_until,
+)
 from tests.smtpserver import Received
 
 T = TypeVar("T")
@@ -46,25 +51,6 @@ def enqueue_n(n: int, prefix: str = "user") -> list[OutboxMessage]:
 def copies(received: Iterable[Received]) -> Counter[str]:
     """How many copies of each Message-ID the server kept."""
     return Counter(message_id(m.data) for m in received)
-
-
-async def wait_until(
-    condition: Callable[[], Awaitable[bool] | bool],
-    timeout: float,
-    what: str,
-    every: float = 0.05,
-) -> None:
-    """Poll `condition` until true; fail the test with `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if not isinstance(result, bool):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        await asyncio.sleep(every)
 
 
 class RunningWorker:

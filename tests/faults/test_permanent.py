@@ -35,11 +35,11 @@ def server(smtp_server: ServerFactory, configure_site: Configure) -> TestSMTPSer
 
 
 async def _rounds(worker: Worker, clock: Clock, rounds: int, advance: float) -> list[int]:
-    """run_once `rounds` times, moving the clock past any retry delay in between."""
+    """run_until_idle `rounds` times, moving the clock past any retry delay in between."""
     done = []
     async with worker:
         for _ in range(rounds):
-            done.append(await worker.run_once())
+            done.append(await worker.run_until_idle())
             clock.advance(seconds=advance)
     return done
 
@@ -100,7 +100,7 @@ def test_transient_errors_retry_on_a_growing_capped_schedule_then_give_up(
         done = []
         async with Worker(concurrency=1, clock=clock, policy=policy) as worker:
             for _ in range(attempts + 3):
-                done.append(await worker.run_once())
+                done.append(await worker.run_until_idle())
                 current = await asyncio.to_thread(_row_after_attempt, row.pk)
                 if current.status == Status.QUEUED:
                     assert current.next_attempt_at is not None
@@ -108,7 +108,7 @@ def test_transient_errors_retry_on_a_growing_capped_schedule_then_give_up(
                     wait = (current.next_attempt_at - current.last_attempt_at).total_seconds()
                     waits.append(wait)
                     clock.advance(seconds=wait - 1)
-                    early.append(await worker.run_once())  # not due a moment before
+                    early.append(await worker.run_until_idle())  # not due a moment before
                     clock.advance(seconds=1)
         return done
 

@@ -121,7 +121,7 @@ def deliver() -> int:
     async def go() -> int:
         total = 0
         async with Worker() as worker:
-            while n := await worker.run_once():
+            while n := await worker.run_until_idle():
                 total += n
         return total
 

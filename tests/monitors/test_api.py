@@ -91,7 +91,7 @@ def test_create_run_and_read_logs_through_graphql(
         {"repository": "acme", "matchedLines": ["x.py: +x = 1  # TODO: tidy"]}
     ]
     assert event["actions"][0]["status"] == "SUCCESS"
-    assert "alice@example.com" in event["actions"][0]["message"]
+    assert "enqueued email to alice" in event["actions"][0]["message"]
 
 
 def test_update_toggle_delete_and_ownership(
@@ -110,7 +110,7 @@ def test_update_toggle_delete_and_ownership(
         actions: [
           {email: {id: $e, update: {enabled: true, priority: CRITICAL, recipients: $to,
                                     header: "h"}}},
-          {webhook: {update: {enabled: true, url: "http://127.0.0.1:9/hook"}}}
+          {webhook: {update: {enabled: true, url: "https://hooks.example.com/hook"}}}
         ]) { description trigger { query }
              actions { nodes { ... on MonitorEmail { id priority }
                                ... on MonitorWebhook { url } } } }
@@ -121,7 +121,7 @@ def test_update_toggle_delete_and_ownership(
     assert got["trigger"]["query"] == "type:commit author:bob fix"
     assert got["actions"]["nodes"] == [
         {"id": email_id, "priority": "CRITICAL"},
-        {"url": "http://127.0.0.1:9/hook"},
+        {"url": "https://hooks.example.com/hook"},
     ]
 
     bob = create_user("bob", "bob@example.com")

@@ -13,6 +13,7 @@ from sitemail.accounts.models import User
 from sitemail.accounts.users import create_user
 from sitemail.monitors import repos, runner, service
 from sitemail.monitors.models import ActionRun, CodeMonitor, TriggerRun
+from sitemail.orgs import service as orgs
 from tests.monitors.conftest import GitRepo, deliver, subjects, text_of
 from tests.smtpserver import TestSMTPServer
 
@@ -155,6 +156,8 @@ def test_unverified_recipients_are_skipped_and_logged(
     smtp: TestSMTPServer, alice: User, make_repo: Any
 ) -> None:
     bob = create_user("bob", "bob@example.com", verified=False)
+    team = orgs.create(alice, "team")
+    orgs.add_member(team, bob)  # recipients: the owner or members of the owner's orgs
     src: GitRepo = make_repo("acme")
     repos.add(str(src.path))
     monitor = _monitor(alice, recipients=[alice, bob])
@@ -165,7 +168,7 @@ def test_unverified_recipients_are_skipped_and_logged(
     assert [m.rcpt_tos for m in smtp.wait_for(1)] == [["alice@example.com"]]
     [log] = ActionRun.objects.filter(trigger_run=run)
     assert log.status == "SUCCESS"
-    assert "enqueued email to alice@example.com" in log.message
+    assert "enqueued email to alice" in log.message
     assert "skipped bob: no verified primary email address" in log.message
 
 

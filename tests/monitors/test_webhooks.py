@@ -15,6 +15,7 @@ from django.utils import timezone
 from sitemail.accounts.models import User
 from sitemail.monitors import actions, repos, runner, service
 from sitemail.monitors.models import ActionRun, CodeMonitor, WebhookDelivery
+from sitemail.siteconfig import service as siteconfig
 from tests.monitors.conftest import GitRepo
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -44,8 +45,11 @@ class Hook:
 
 
 @pytest.fixture
-def hook() -> Iterator[Hook]:
+def hook(db: None) -> Iterator[Hook]:
+    """The hook listens on loopback, which a site admin must allow (audit finding 3)."""
     h = Hook()
+    siteconfig.patch({("codeMonitors.webhooks.allowedHosts",): ["127.0.0.1"]})
+    siteconfig.clear_cache()
     yield h
     h.server.shutdown()
 

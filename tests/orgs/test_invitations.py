@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +16,7 @@ from sitemail.accounts.models import UserEmail
 from sitemail.api.users import node_id
 from sitemail.orgs import invitations, service
 from sitemail.orgs.models import OrganizationInvitation, OrganizationMember
+from sitemail.siteconfig import service as siteconfig
 from tests.accounts.conftest import (
     EXTERNAL_URL,
     PASSWORD,
@@ -133,8 +136,8 @@ def test_admin_invites_by_username_and_email_both_accept_through_the_emailed_lin
     assert resp.status_code == 200, resp.content
     assert new_client.post(new_link, {"response": "ACCEPT"}).status_code == 200
     assert _members(gql, admin_token) == ["admin", "bob", "newbie"]
-    # The link came from that inbox, so the address is now verified.
-    assert UserEmail.objects.get(email="new.person@example.com").verified
+    # Accepting verifies nothing: the inviter holds the same link (audit finding 1).
+    assert not UserEmail.objects.get(email="new.person@example.com").verified
     pending = gql(ORG, admin_token, n="acme")["data"]["organization"]["pendingInvitations"]
     assert pending["nodes"] == []
 
@@ -226,16 +229,39 @@ def test_refusals_unverified_non_member_bad_address_duplicate_and_no_signing_key
     assert len(received(mail, 1)) == 1
 
 
-def test_without_a_signing_key_invitations_are_refused_naming_the_key(
+def test_without_a_signing_key_the_first_invitation_generates_and_stores_one(
     smtp_server: Any, gql: Any
 ) -> None:
     configure(smtp_server(tls="none"))  # no organizationInvitations
     admin, _ = org_with_admin()
     admin_token = token_for(admin)
     oid = gql(ORG, admin_token, n="acme")["data"]["organization"]["id"]
+    first = gql(INVITE, admin_token, o=oid, e="x@example.com")
+    assert "errors" not in first, first
+    text = siteconfig.current().contents
+    assert invitations.KEY_COMMENT.split(":")[0] in text
+    key = siteconfig.get_settings().organization_invitations.signing_key
+    assert key is not None and len(base64.b64decode(key)) == 32
+    # The link made with it works; a second invitation keeps the same key.
+    url = first["data"]["inviteUserToOrganization"]["invitationURL"]
+    assert invitations.decode(url.rsplit("/", 1)[1]).recipient_email == "x@example.com"
+    gql(INVITE, admin_token, o=oid, e="y@example.com")
+    assert siteconfig.get_settings().organization_invitations.signing_key == key
+
+
+def test_in_file_mode_a_missing_signing_key_is_refused_naming_the_key(
+    smtp_server: Any, gql: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    admin, _ = org_with_admin()
+    admin_token = token_for(admin)
+    oid = gql(ORG, admin_token, n="acme")["data"]["organization"]["id"]
+    path = tmp_path / "site.jsonc"
+    path.write_text(json.dumps({"externalURL": "https://sg.example.com"}))
+    monkeypatch.setenv("SITE_CONFIG_FILE", str(path))
     message = error_of(gql(INVITE, admin_token, o=oid, e="x@example.com"))
-    assert "organizationInvitations.signingKey" in message
+    assert "organizationInvitations.signingKey" in message and "SITE_CONFIG_FILE" in message
     assert OrganizationInvitation.objects.count() == 0
+    assert path.read_text() == json.dumps({"externalURL": "https://sg.example.com"})
 
 
 def test_names_are_escaped_in_html_and_cannot_inject_headers(mail: Any) -> None:

@@ -33,7 +33,7 @@ def outbox_backend(settings: SettingsWrapper) -> None:
 def _deliver() -> int:
     async def go() -> int:
         async with Worker() as worker:
-            return await worker.run_once()
+            return await worker.run_until_idle()
 
     return run(go())
 

@@ -16,6 +16,7 @@ from sitemail.outbox import enqueue
 from sitemail.outbox.models import OutboxMessage, Status
 from sitemail.outbox.worker import Worker
 from sitemail.siteconfig.typed import SiteSettings
+from tests.outbox.conftest import in_db_thread, wait_until
 from tests.smtpserver import ServerFactory, TestSMTPServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -108,29 +109,39 @@ def test_an_outage_pauses_delivery_and_the_queue_goes_out_when_the_server_is_bac
     for i in range(30):
         enqueue("test_email", f"u{i}@example.com", {"test_id": str(i)})
 
-    async def go() -> tuple[int, int, TestSMTPServer]:
+    def probes() -> int:  # rows whose send found the server down
+        return OutboxMessage.objects.filter(
+            last_step="connect", last_error__contains="refused"
+        ).count()
+
+    async def go() -> tuple[int, int, int, TestSMTPServer]:
         stop = asyncio.Event()
         task = asyncio.create_task(Worker(concurrency=4, batch_size=30).run(stop))
-        await asyncio.sleep(1.5)
-        tried = await asyncio.to_thread(
-            lambda: OutboxMessage.objects.filter(
-                attempts__gt=0, last_step="connect", last_error__contains="refused"
-            ).count()
-        )
-        untouched_lease = await asyncio.to_thread(
+        await wait_until(lambda: in_db_thread(lambda: probes() >= 2), 10, "two probes")
+        tried = await in_db_thread(probes)
+        spent = await in_db_thread(lambda: OutboxMessage.objects.filter(attempts__gt=0).count())
+        untouched_lease = await in_db_thread(
             lambda: OutboxMessage.objects.filter(lease_owner__isnull=False).count()
         )
         server = await asyncio.to_thread(lambda: smtp_server(auth=(), port=port))
         await asyncio.to_thread(server.wait_for, 30, 20.0)
-        await asyncio.sleep(0.3)
+        await wait_until(
+            lambda: in_db_thread(
+                lambda: OutboxMessage.objects.filter(status=Status.SENT).count() == 30
+            ),
+            10,
+            "every send recorded",
+        )
         stop.set()
         await task
-        return tried, untouched_lease, server
+        return tried, spent, untouched_lease, server
 
-    tried, leased, server = asyncio.run(go())
-    # No retry storm: only the probes (at most one per connection per pause) were attempted,
-    # and the rest of the batch went back to the queue, not to a lease that blocks others.
-    assert 1 <= tried <= 4 * 3, tried
+    tried, spent, leased, server = asyncio.run(go())
+    # No retry storm: only the probes (at most one per connection per pause) were tried, the
+    # rest of the batch went back to the queue, not to a lease that blocks others, and an
+    # outage spends no message's attempts (the probes were never delivered to anyone).
+    assert 2 <= tried <= 4 * 3, tried
+    assert spent == 0
     assert leased == 0
     assert len({m.message["Message-ID"] for m in server.messages}) == len(server.messages) == 30
     assert OutboxMessage.objects.filter(status=Status.SENT).count() == 30

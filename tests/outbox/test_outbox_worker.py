@@ -19,7 +19,7 @@ from sitemail.siteconfig.typed import SiteSettings, SMTPConfig
 from sitemail.smtp.base import Transport
 from sitemail.smtp.errors import ConnectError, MailError, Step
 from sitemail.smtp.memory import InMemoryTransport
-from tests.outbox.conftest import Clock, Recorder, message_id, run, static_settings
+from tests.outbox.conftest import Clock, Recorder, in_db_thread, message_id, run, static_settings
 from tests.smtpserver import ServerFactory, TestSMTPServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -45,9 +45,9 @@ def test_delivers_over_at_most_concurrency_connections(server: TestSMTPServer) -
 
     async def go() -> list[int]:
         async with Worker(concurrency=3, batch_size=10) as worker:
-            return [await worker.run_once() for _ in range(4)]
+            return [await worker.run_until_idle() for _ in range(2)]
 
-    assert run(go()) == [10, 10, 10, 0]
+    assert run(go()) == [30, 0]  # three claims of 10, then idle
     received = server.wait_for(30)
     assert len(received) == 30
     assert server.connections <= 3  # connections were reused across batches
@@ -71,7 +71,7 @@ def test_retry_on_451_then_success_with_the_same_message_id(
 
     async def attempt() -> int:
         async with Worker(transport_factory=recorder, clock=clock) as worker:
-            return await worker.run_once()
+            return await worker.run_until_idle()
 
     assert run(attempt()) == 1
     row.refresh_from_db()
@@ -103,7 +103,7 @@ def test_fails_on_550_after_one_attempt(server: TestSMTPServer) -> None:
 
     async def go() -> int:
         async with Worker() as worker:
-            return await worker.run_once()
+            return await worker.run_until_idle()
 
     assert run(go()) == 1
     row.refresh_from_db()
@@ -125,7 +125,7 @@ def test_partial_success_is_sent_with_the_refusals_logged(
 
     async def go() -> int:
         async with Worker() as worker:
-            return await worker.run_once()
+            return await worker.run_until_idle()
 
     assert run(go()) == 1
     row.refresh_from_db()
@@ -148,7 +148,7 @@ def test_expired_leases_are_recovered_live_ones_are_not(server: TestSMTPServer) 
 
     async def go() -> int:
         async with Worker(owner="new-worker") as worker:
-            return await worker.run_once()
+            return await worker.run_until_idle()
 
     assert run(go()) == 1
     dead.refresh_from_db()
@@ -165,7 +165,7 @@ def test_secrets_leave_the_table_after_delivery(server: TestSMTPServer) -> None:
 
     async def go() -> int:
         async with Worker() as worker:
-            return await worker.run_once()
+            return await worker.run_until_idle()
 
     assert run(go()) == 1
     [received] = server.wait_for(1)
@@ -189,7 +189,7 @@ def test_disabled_email_leaves_rows_queued_and_warns_once(
 
     async def go() -> list[int]:
         async with Worker() as worker:
-            return [await worker.run_once() for _ in range(3)]
+            return [await worker.run_until_idle() for _ in range(3)]
 
     with caplog.at_level(logging.WARNING, logger="sitemail.outbox.worker"):
         assert run(go()) == [0, 0, 0]
@@ -279,8 +279,10 @@ class _Factory:
 def test_transports_are_rebuilt_when_smtp_settings_change() -> None:
     settings = {"value": static_settings(SMTPConfig("127.0.0.1", 2525))}
     factory = _Factory()
-    for i in range(4):
-        enqueue("test_email", f"u{i}@example.com", {"test_id": "x"}, settings=settings["value"])
+
+    def enqueue_two() -> None:
+        for i in range(2):
+            enqueue("test_email", f"u{i}@example.com", {"test_id": "x"}, settings=settings["value"])
 
     async def go() -> None:
         worker = Worker(
@@ -290,9 +292,11 @@ def test_transports_are_rebuilt_when_smtp_settings_change() -> None:
             settings_provider=lambda: settings["value"],
         )
         async with worker:
-            assert await worker.run_once() == 2
+            await in_db_thread(enqueue_two)
+            assert await worker.run_until_idle() == 2
             settings["value"] = static_settings(SMTPConfig("127.0.0.1", 2526))
-            assert await worker.run_once() == 2
+            await in_db_thread(enqueue_two)
+            assert await worker.run_until_idle() == 2
 
     run(go())
     assert [cfg.port for cfg, _ in factory.made] == [2525, 2526]
@@ -301,7 +305,8 @@ def test_transports_are_rebuilt_when_smtp_settings_change() -> None:
     assert len(second.sent) == 2
 
 
-def test_transient_transport_error_is_retried() -> None:
+def test_a_refused_connection_is_retried_without_spending_an_attempt() -> None:
+    """Refused at connect: the server is down (an outage), the message was never tried."""
     settings = static_settings()
     factory = _Factory()
     enqueue("test_email", "a@example.com", {"test_id": "x"}, settings=settings)
@@ -314,12 +319,12 @@ def test_transient_transport_error_is_retried() -> None:
 
     async def go() -> int:
         async with Worker(transport_factory=make, settings_provider=lambda: settings) as w:
-            return await w.run_once()
+            return await w.run_until_idle()
 
     assert run(go()) == 1
     row = OutboxMessage.objects.get()
     assert row.status == Status.QUEUED
-    assert row.attempts == 1
+    assert row.attempts == 0
     assert row.last_step == "connect"
     assert "connection refused" in row.last_error
 
@@ -342,7 +347,7 @@ def test_a_bug_in_the_transport_does_not_lose_the_outcome() -> None:
         async with Worker(
             transport_factory=lambda cfg: Broken(), settings_provider=lambda: settings
         ) as w:
-            return await w.run_once()
+            return await w.run_until_idle()
 
     assert run(go()) == 1
     row = OutboxMessage.objects.get()
@@ -368,7 +373,7 @@ def test_a_cancelled_row_stays_cancelled_even_if_its_send_finishes() -> None:
         async with Worker(
             transport_factory=lambda cfg: CancelDuringSend(), settings_provider=lambda: settings
         ) as w:
-            return await w.run_once()
+            return await w.run_until_idle()
 
     assert run(go()) == 1
     row.refresh_from_db()

@@ -56,7 +56,7 @@ def test_new_site_gets_the_default_document() -> None:
     assert version.contents == DEFAULT_DOCUMENT
     assert service.current().id == version.id  # not re-created
     settings_ = service.get_settings()
-    assert settings_.external_url == "http://localhost:3080"
+    assert settings_.external_url == "http://127.0.0.1:3080"
     assert settings_.email.smtp is None and not settings_.email.enabled
     assert settings_.email.sender_name == django_settings.PRODUCT_NAME
     assert settings_.auth.builtin_enabled and not settings_.auth.allow_signup
@@ -228,7 +228,7 @@ def test_invalid_stored_document_still_gives_settings() -> None:
         '"email.smtp2": 1, "email.templates": {"resetPassword": {"subject": "{{", "html": "h"}}}'
     )
     s = service.get_settings()
-    assert s.external_url == "http://localhost:3080"
+    assert s.external_url == "http://127.0.0.1:3080"
     assert s.email.smtp is None and s.email.address is None and s.email.templates == {}
     assert s.auth.min_password_length == 12
     SiteConfigVersion.objects.create(contents="{ not json")
@@ -350,14 +350,34 @@ def test_site_config_file_is_the_read_only_source_of_truth(
 
 
 def test_unreadable_site_config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    save(CONFIG)
-    monkeypatch.setenv("SITE_CONFIG_FILE", str(tmp_path / "missing.jsonc"))
+    path = tmp_path / "site.jsonc"
+    path.write_text(CONFIG)
+    monkeypatch.setenv("SITE_CONFIG_FILE", str(path))
+    assert service.get_settings().email.smtp is not None
+    path.unlink()
+    service.clear_cache()
     with pytest.raises(SiteConfigError) as info:
         service.current()
     assert "SITE_CONFIG_FILE=" in info.value.problems[0]
     assert "cannot read" in info.value.problems[0]
-    # Settings fall back to the last copy instead of failing every request.
+    # Settings fall back to this process's last copy of the file instead of failing requests.
     assert service.get_settings().email.smtp is not None
+
+
+def test_file_mode_writes_nothing_to_the_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    save('{"externalURL": "https://db.example.com"}')
+    rows = SiteConfigVersion.objects.count()
+    path = tmp_path / "site.jsonc"
+    path.write_text(CONFIG)
+    monkeypatch.setenv("SITE_CONFIG_FILE", str(path))
+    assert service.current().contents == CONFIG
+    assert service.get_settings().email.smtp is not None
+    assert SiteConfigVersion.objects.count() == rows
+    monkeypatch.delenv("SITE_CONFIG_FILE")
+    service.clear_cache()
+    assert service.get_settings().external_url == "https://db.example.com"
 
 
 json_values = st.recursive(

@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from sitemail.accounts import codes, notify, ratelimit
-from sitemail.accounts.models import User, UserEmail
+from sitemail.accounts.models import User, UserEmail, VerifiedBy
 from sitemail.accounts.users import UserError, normalize_email, require_admin, require_self_or_admin
 from sitemail.deliverability import suppression
 from sitemail.siteconfig import service as siteconfig
@@ -115,17 +115,20 @@ def set_primary(actor: User | None, user: User, email: str) -> None:
         notify.account_update(user, message, to=previous or row.email)
 
 
-def _mark_verified(row: UserEmail) -> None:
+def _mark_verified(row: UserEmail, how: VerifiedBy) -> None:
     if _verified_elsewhere(row):
         raise UserError(IN_USE.format(repr(row.email)))
     row.verified_at = timezone.now()
+    row.verified_by = how
     row.verification_code_hash = ""
     # The primary is only ever verified: the first verified address becomes primary.
     if not UserEmail.objects.filter(user_id=row.user_id, is_primary=True).exists():
         row.is_primary = True
     try:
         with transaction.atomic():
-            row.save(update_fields=["verified_at", "verification_code_hash", "is_primary"])
+            row.save(
+                update_fields=["verified_at", "verified_by", "verification_code_hash", "is_primary"]
+            )
     except IntegrityError as exc:  # another user verified it meanwhile (DB constraint)
         raise UserError(IN_USE.format(repr(row.email))) from exc
 
@@ -137,13 +140,13 @@ def set_verified(actor: User | None, user: User, email: str, verified: bool) -> 
         row = _get(user, email, lock=True)
         if verified:
             if not row.verified:
-                _mark_verified(row)
+                _mark_verified(row, VerifiedBy.ADMIN)
             return
         if not row.verified:
             return
-        row.verified_at = None
+        row.verified_at, row.verified_by = None, VerifiedBy.UNKNOWN
         was_primary, row.is_primary = row.is_primary, False
-        row.save(update_fields=["verified_at", "is_primary"])
+        row.save(update_fields=["verified_at", "verified_by", "is_primary"])
         if was_primary:
             other = (
                 UserEmail.objects.filter(user=user, verified_at__isnull=False)
@@ -182,7 +185,7 @@ def verify_with_code(email: str, code: str) -> UserEmail:
         if not found:
             raise UserError(INVALID_CODE)  # also a used link: the code is cleared on success
         row = found[0]
-        _mark_verified(row)
+        _mark_verified(row, VerifiedBy.LINK)
         # The person just read mail at this address: it works again (bounced before or not).
         suppression.clear(row.email)
     return row
@@ -194,5 +197,5 @@ def verify_address_of(user: User, address: str) -> None:
         user=user, email__iexact=address, verified_at__isnull=True
     ).first()
     if row is not None and not _verified_elsewhere(row):
-        _mark_verified(row)
+        _mark_verified(row, VerifiedBy.LINK)
         suppression.clear(row.email)

@@ -44,10 +44,24 @@ class User(AbstractBaseUser):
         return self.display_name or self.username
 
 
+class VerifiedBy(models.TextChoices):
+    """How an address came to be verified. Only LINK and ADMIN prove who owns the inbox, so only
+    they may link an external sign-in to the account (SECURITY: see accounts/external/service)."""
+
+    LINK = "link", "a link mailed to the address"
+    ADMIN = "admin", "a site admin (or the operator's CLI)"
+    PROVIDER = "provider", "an external sign-in provider"
+    SELF = "self", "the user's own word (first user, or sign-up with email off)"
+    UNKNOWN = "", "unknown (verified before this was recorded)"
+
+
 class UserEmail(models.Model):
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="emails")
     email = models.CharField(max_length=320)
     verified_at = models.DateTimeField(null=True, blank=True)
+    verified_by = models.CharField(
+        max_length=16, choices=VerifiedBy.choices, default=VerifiedBy.UNKNOWN, blank=True
+    )
     is_primary = models.BooleanField(default=False)
     verification_code_hash = models.CharField(max_length=128, default="", blank=True)
     last_verification_sent_at = models.DateTimeField(null=True, blank=True)

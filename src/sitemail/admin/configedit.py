@@ -34,6 +34,7 @@ def save(last_id: int, text: str, author: User | None = None) -> SaveResult:
     current = siteconfig.current()
     if current.id != last_id:
         return _stale(last_id, text, current.id)
+    text = keep_line_endings(text, current.contents)
     try:
         return SaveResult(saved_id=siteconfig.update(last_id, text, author), current_id=last_id)
     except SiteConfigError as exc:
@@ -41,6 +42,34 @@ def save(last_id: int, text: str, author: User | None = None) -> SaveResult:
         if now != last_id:  # lost a race with another save after our check
             return _stale(last_id, text, now)
         return SaveResult(problems=exc.problems, current_id=last_id)
+
+
+def keep_line_endings(text: str, stored: str) -> str:
+    """The editor's text with the stored document's own line endings.
+
+    Browsers submit a textarea with CRLF line breaks (HTML's form encoding), whatever the
+    document had. Unchanged lines get back their stored endings byte for byte; new or edited
+    lines get the document's usual ending.
+    """
+    old = stored.splitlines(keepends=True)
+    new = text.splitlines(keepends=True)
+    usual = "\r\n" if stored.count("\r\n") * 2 > stored.count("\n") else "\n"
+    bare = [line.rstrip("\r\n") for line in new]
+    matcher = difflib.SequenceMatcher(None, [line.rstrip("\r\n") for line in old], bare, False)
+    out: list[str] = []
+    for op, a0, a1, b0, b1 in matcher.get_opcodes():
+        if op == "equal":
+            out.extend(old[a0:a1])
+            continue
+        # An edited line keeps the ending of the line it replaces; added lines get the usual.
+        endings = [o[len(o.rstrip("\r\n")) :] for o in old[a0:a1]]
+        for i, (line, raw) in enumerate(zip(bare[b0:b1], new[b0:b1], strict=True)):
+            ending = endings[i] if i < len(endings) and endings[i] else usual
+            out.append(line + (ending if raw != line else ""))
+    # The last line's ending follows the submitted text (a removed final newline stays removed).
+    if out and new and new[-1] == bare[-1] and out[-1] != bare[-1]:
+        out[-1] = bare[-1]
+    return "".join(out)
 
 
 def check(text: str) -> list[str]:

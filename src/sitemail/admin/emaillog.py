@@ -76,16 +76,40 @@ def detail(pk: int) -> Detail:
     sensitive = {
         h.key.lower() for h in siteconfig.get_settings().email.additional_headers if h.sensitive
     }
+    # The raw header values, for those the modern parser cannot make sense of.
+    legacy = email.message_from_bytes(raw, policy=email.policy.compat32)
     headers = [
-        (name, REDACTED if name.lower() in sensitive else str(value))
-        for name, value in parsed.items()
+        (name, REDACTED if name.lower() in sensitive else _header(parsed, legacy, i))
+        for i, name in enumerate(parsed.keys())
     ]
     return Detail(row, headers, _part(parsed, "plain"), _part(parsed, "html"))
 
 
+def _header(parsed: EmailMessage, legacy: email.message.Message, index: int) -> str:
+    """A header as text; a stored message may hold anything (an old bug, a Django caller), and
+    the page must still show it: an odd value is shown raw, with CR/LF as spaces."""
+    try:
+        return str(parsed.values()[index])
+    except Exception:
+        value = legacy.values()[index]
+        text = value if isinstance(value, str) else str(value)
+        return text.replace("\r", " ").replace("\n", " ")
+
+
 def _part(message: EmailMessage, subtype: str) -> str:
-    part = message.get_body(preferencelist=(subtype,))
-    if part is None or part.get_content_subtype() != subtype:
-        return ""
-    content = part.get_content()
+    try:
+        part = message.get_body(preferencelist=(subtype,))
+        if part is None or part.get_content_subtype() != subtype:
+            return ""
+        content = part.get_content()
+    except Exception:
+        return _raw_part(message, subtype)
     return content if isinstance(content, str) else ""
+
+
+def _raw_part(message: EmailMessage, subtype: str) -> str:
+    """The undecoded body, as text, when the part cannot be decoded properly."""
+    if message.is_multipart() or message.get_content_subtype() != subtype:
+        return ""
+    payload = message.get_payload(decode=True)
+    return payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""

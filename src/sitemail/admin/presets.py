@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from sitemail.siteconfig import service as siteconfig
 from sitemail.siteconfig.errors import SiteConfigError
 from sitemail.siteconfig.redact import REDACTED
+from sitemail.siteconfig.typed import SiteSettings
 from sitemail.smtp import rules
 
 if TYPE_CHECKING:
@@ -92,7 +93,7 @@ def presets_json() -> list[dict[str, Any]]:
 
 @dataclass(frozen=True)
 class SMTPForm:
-    """The form's fields, as shown: secrets are REDACTED when stored, never their values."""
+    """The form's fields, as shown: a stored credential is never shown, only that it is set."""
 
     address: str = ""
     sender_name: str = ""
@@ -100,14 +101,14 @@ class SMTPForm:
     port: str = "587"
     tls: str = "auto"
     authentication: str = "PLAIN"
-    username: str = ""
+    username_set: bool = False
     password_set: bool = False
     domain: str = ""
     no_verify_tls: bool = False
 
 
 def current_form() -> SMTPForm:
-    """The form filled from the current document (username shown as REDACTED, like the editor)."""
+    """The form filled from the current document; stored credentials show as "(stored)"."""
     raw = siteconfig.get_settings().raw
     smtp = raw.get("email.smtp")
     smtp = smtp if isinstance(smtp, dict) else {}
@@ -118,7 +119,7 @@ def current_form() -> SMTPForm:
         port=str(smtp.get("port") or "587"),
         tls=str(smtp.get("tls") or "auto"),
         authentication=str(smtp.get("authentication") or "PLAIN"),
-        username=REDACTED if smtp.get("username") else "",
+        username_set=bool(smtp.get("username")),
         password_set=bool(smtp.get("password")),
         domain=str(smtp.get("domain") or ""),
         no_verify_tls=smtp.get("noVerifyTLS") is True,
@@ -128,9 +129,20 @@ def current_form() -> SMTPForm:
 def save_form(data: Mapping[str, str], author: User | None = None) -> int:
     """Set the `email.*` keys from the posted form, keeping comments and other keys.
 
-    An empty password keeps the stored one (the form never shows it); "REDACTED" keeps a stored
-    username. Raises SiteConfigError with every problem, each led by its JSON path.
+    An empty username or password keeps the stored one (the form never shows it; "REDACTED" too),
+    "clear_username" / "clear_password" remove it. Raises SiteConfigError with every problem,
+    each led by its JSON path.
     """
+    return siteconfig.patch(form_values(data), author, comment=None)
+
+
+def form_settings(data: Mapping[str, str]) -> SiteSettings:
+    """The settings the posted form would save, unsaved (for "Send test email")."""
+    return siteconfig.preview(values=form_values(data))
+
+
+def form_values(data: Mapping[str, str]) -> dict[tuple[str, ...], Any]:
+    """The site configuration paths and values the posted form sets; SiteConfigError if wrong."""
     problems: list[str] = []
     host = data.get("host", "").strip()
     if not host:
@@ -164,15 +176,52 @@ def save_form(data: Mapping[str, str], author: User | None = None) -> int:
     )
     if domain := data.get("domain", "").strip():
         values[("email.smtp", "domain")] = domain
-    if auth != "none":
-        username = data.get("username", "").strip()
-        password = data.get("password", "")
-        if username:
-            values[("email.smtp", "username")] = username
-        # The form never echoes a stored password: blank means "keep it".
-        values[("email.smtp", "password")] = password or REDACTED
-        if not password and not current_form().password_set:
-            raise SiteConfigError(
-                [f'email.smtp.password: authentication "{auth}" needs the password']
-            )
-    return siteconfig.patch(values, author, comment=None)
+    values.update(_credentials(data, auth))
+    return values
+
+
+def _credentials(data: Mapping[str, str], auth: str) -> dict[tuple[str, ...], Any]:
+    """Username and password paths: typed values replace, "clear" empties, blank keeps."""
+    values: dict[tuple[str, ...], Any] = {}
+    for name in ("username", "password"):
+        typed = data.get(name, "")
+        typed = typed.strip() if name == "username" else typed
+        if data.get(f"clear_{name}") in ("on", "true", "1"):
+            values[("email.smtp", name)] = ""
+        elif typed and typed != REDACTED:
+            values[("email.smtp", name)] = typed
+        elif name == "password" and auth != "none":
+            if not current_form().password_set:
+                raise SiteConfigError(
+                    [f'email.smtp.password: authentication "{auth}" needs the password']
+                )
+    return values
+
+
+# The form field that sets each site configuration path, so a problem shows beside its control.
+FIELD_FOR_PATH = {
+    "email.address": "address",
+    "email.senderName": "sender_name",
+    "email.smtp.host": "host",
+    "email.smtp.port": "port",
+    "email.smtp.tls": "tls",
+    "email.smtp.authentication": "authentication",
+    "email.smtp.username": "username",
+    "email.smtp.password": "password",
+    "email.smtp.domain": "domain",
+    "email.smtp.noVerifyTLS": "no_verify_tls",
+}
+
+
+def problems_by_field(problems: list[str]) -> tuple[dict[str, list[str]], list[str]]:
+    """Split problems ("path: message") into those a form field owns and the rest."""
+    owned: dict[str, list[str]] = {}
+    rest: list[str] = []
+    for problem in problems:
+        path, _, message = problem.partition(": ")
+        name = FIELD_FOR_PATH.get(path)
+        if name is None:
+            rest.append(problem)
+        else:
+            owned.setdefault(name, []).append(message)
+    return owned, rest

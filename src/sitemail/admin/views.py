@@ -22,6 +22,7 @@ from django.views.decorators.http import require_POST
 from sitemail.accounts.models import User
 from sitemail.admin import configedit, emaillog, metrics, presets, previews, status
 from sitemail.admin import users as user_admin
+from sitemail.deliverability.panel import panel as sender_auth_panel
 from sitemail.outbox import log
 from sitemail.outbox.metrics import ADMIN_RETRIES
 from sitemail.outbox.models import OutboxMessage, Status
@@ -69,15 +70,28 @@ def _config_context(**extra: Any) -> dict[str, Any]:
         "presets_json": presets.presets_json(),
         "tls_modes": presets.TLS_MODES,
         "mechanisms": presets.MECHANISMS,
+        # The DNS lookups run only when asked for (configuration() passes run_checks).
+        "sender_auth": sender_auth_panel(siteconfig.get_settings(), run_checks=False),
     }
     context.update(extra)
+    if context.get("smtp_problems"):
+        # Each problem beside the control that caused it; the rest above the form.
+        context["field_problems"], context["smtp_problems"] = presets.problems_by_field(
+            list(context["smtp_problems"])
+        )
+        context["smtp_refused"] = True
     return context
 
 
 @site_admin
 def configuration(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
-        return _page(request, "siteadmin/configuration.html", "configuration", **_config_context())
+        checks = request.GET.get("check") == "sender-auth"
+        panel = sender_auth_panel(siteconfig.get_settings(), run_checks=True) if checks else None
+        extra = {"sender_auth": panel} if panel else {}
+        return _page(
+            request, "siteadmin/configuration.html", "configuration", **_config_context(**extra)
+        )
     author = request.user if isinstance(request.user, User) else None
     if request.POST.get("action") == "smtp":
         try:
@@ -90,7 +104,7 @@ def configuration(request: HttpRequest) -> HttpResponse:
                 http_status=400,
                 **_config_context(smtp_problems=exc.problems, smtp_posted=request.POST),
             )
-        return HttpResponseRedirect("/site-admin/configuration?saved=smtp#smtp")
+        return HttpResponseRedirect("/site-admin/configuration?saved=smtp#smtp-saved")
     text = request.POST.get("contents", "")
     try:
         last_id = int(request.POST.get("last_id", ""))
@@ -98,7 +112,7 @@ def configuration(request: HttpRequest) -> HttpResponse:
         last_id = -1
     result = configedit.save(last_id, text, author)
     if result.ok:
-        return HttpResponseRedirect("/site-admin/configuration?saved=config#editor")
+        return HttpResponseRedirect("/site-admin/configuration?saved=config#config-saved")
     return _page(
         request,
         "siteadmin/configuration.html",
@@ -123,10 +137,12 @@ def _transcript(outcome: TestEmailOutcome) -> list[dict[str, Any]]:
     rows = []
     failed_step = outcome.error.step if outcome.error else None
     for event in outcome.steps:
+        # On a failed step the reply and the hint already say what the "error" detail repeats.
+        details = [(k, v) for k, v in event.details.items() if event.ok or k != "error"]
         rows.append(
             {
                 "event": event,
-                "details": sorted(event.details.items()),
+                "details": sorted(details),
                 "hint": (
                     outcome.error.hint
                     if outcome.error and not event.ok and event.step == failed_step
@@ -147,7 +163,18 @@ async def test_email(request: HttpRequest) -> HttpResponseBase:
     if request.method != "POST":
         return HttpResponseRedirect("/site-admin/configuration#test-email")
     to = request.POST.get("to", "").strip()
-    outcome = await send_test_email_traced(to, actor=user if isinstance(user, User) else None)
+    # The SMTP form's fields come along: what is in the form is tested, saved or not.
+    posted = request.POST if "host" in request.POST else None
+    try:
+        candidate = await sync_to_async(presets.form_settings)(posted) if posted else None
+    except SiteConfigError as exc:
+        context = _config_context(smtp_problems=exc.problems, smtp_posted=posted, test_to=to)
+        return await sync_to_async(_page)(
+            request, "siteadmin/configuration.html", "configuration", http_status=400, **context
+        )
+    outcome = await send_test_email_traced(
+        to, actor=user if isinstance(user, User) else None, candidate=candidate
+    )
 
     def page() -> HttpResponse:
         context = _config_context(
@@ -156,6 +183,7 @@ async def test_email(request: HttpRequest) -> HttpResponseBase:
             transcript=_transcript(outcome),
             failed_step=outcome.error.step.value if outcome.error else "",
             config_step=Step.CONFIG.value,
+            smtp_posted=posted if outcome.unsaved else None,
         )
         return _page(request, "siteadmin/configuration.html", "configuration", **context)
 

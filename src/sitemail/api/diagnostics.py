@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
+from asgiref.sync import sync_to_async
 
 from sitemail.api.context import Info
-from sitemail.outbox.test_email import send_test_email_traced
+from sitemail.outbox.test_email import failure, send_test_email_traced
+from sitemail.siteconfig import service as siteconfig
+from sitemail.siteconfig.errors import SiteConfigError
 
 
 @strawberry.type
@@ -34,6 +39,10 @@ class SMTPDiagnostics:
     result: str = strawberry.field(description="Exactly what sendTestEmail returns.")
     started_at: str
     steps: list[SMTPStep]
+    unsaved: bool = strawberry.field(
+        description="True when the `config` given was tested and differs from the saved one."
+    )
+    source: str = strawberry.field(description="Which configuration was tested, in words.")
 
 
 @strawberry.type
@@ -43,9 +52,32 @@ class DiagnosticsMutation:
         "(version, cipher, certificate), EHLO capabilities, AUTH, MAIL/RCPT/DATA with replies "
         "and durations. Secrets are never included. Logged like sendTestEmail."
     )
-    async def smtp_diagnostics(self, info: Info, to: str) -> SMTPDiagnostics:
+    async def smtp_diagnostics(
+        self,
+        info: Info,
+        to: str,
+        config: Annotated[
+            str | None,
+            strawberry.argument(
+                description="A whole site configuration (JSONC, REDACTED keeps stored secrets) "
+                "to test instead of the saved one; nothing is saved."
+            ),
+        ] = None,
+    ) -> SMTPDiagnostics:
         admin = info.context.require_site_admin()
-        outcome = await send_test_email_traced(to, actor=admin)
+        try:
+            candidate = await sync_to_async(siteconfig.preview)(config) if config else None
+        except SiteConfigError as exc:
+            reason = "config: " + "; ".join(exc.problems)
+            return SMTPDiagnostics(
+                ok=False,
+                result=failure(reason),
+                started_at="",
+                steps=[],
+                unsaved=True,
+                source="The configuration given was not tested: it has errors.",
+            )
+        outcome = await send_test_email_traced(to, actor=admin, candidate=candidate)
         error = outcome.error
         steps = [
             SMTPStep(
@@ -65,4 +97,6 @@ class DiagnosticsMutation:
             result=outcome.result,
             started_at=outcome.started_at.isoformat(),
             steps=steps,
+            unsaved=outcome.unsaved,
+            source=outcome.source,
         )

@@ -15,6 +15,7 @@ from sitemail.api.context import Info
 from sitemail.api.users import User, decode_id, node_id
 from sitemail.monitors import repos as repo_service
 from sitemail.monitors import service
+from sitemail.monitors.access import may_manage
 from sitemail.monitors.models import Action, ActionRun, CodeMonitor, Repository, TriggerRun
 
 
@@ -289,7 +290,7 @@ def shape(monitor: CodeMonitor) -> Monitor:
 
 
 def monitors_of(actor: UserModel | None, owner: UserModel, first: int = 50) -> MonitorConnection:
-    if actor is None or (actor.pk != owner.pk and not actor.site_admin):
+    if not may_manage(actor, owner.pk):
         return MonitorConnection(nodes=[], total_count=0)
     rows = service.list_for(owner)
     return MonitorConnection(nodes=[shape(m) for m in rows[:first]], total_count=len(rows))

@@ -3,10 +3,13 @@ import of it): the VERP envelope sender at build, suppression at enqueue."""
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Protocol
+
+from django.db import transaction
 
 from sitemail.deliverability import suppression, verp
 from sitemail.deliverability.config import bounce_settings
@@ -44,6 +47,7 @@ class Attempt(Protocol):
     def error(self) -> str: ...
 
 
+log = logging.getLogger(__name__)
 _STATUS = re.compile(r"\b([245]\.\d{1,3}\.\d{1,3})\b")
 
 
@@ -58,6 +62,15 @@ def after_attempts(attempts: Iterable[Attempt]) -> None:
     ]
     if not interesting:
         return
+    try:
+        # A savepoint: a bug here must never stop the worker from recording its sends.
+        with transaction.atomic():
+            _record_attempts(interesting)
+    except Exception:
+        log.exception("deliverability: recording events of the worker's attempts failed")
+
+
+def _record_attempts(interesting: list[Attempt]) -> None:
     from sitemail.deliverability import events
     from sitemail.deliverability.models import Bounce, EventType
 

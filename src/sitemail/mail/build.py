@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.utils import format_datetime
 
-from email_validator import EmailNotValidError, validate_email
-
+from sitemail.mail.address import ENCODED_WORD, AddressError
+from sitemail.mail.address import parse as parse_address
 from sitemail.mail.headers import (
     LINESEP,
     address_list,
@@ -61,22 +61,12 @@ class Prepared:
 
 
 def _check(value: str) -> tuple[str, str] | str:
-    """email-validator's verdict: (local part, ASCII domain), or why the address is invalid."""
+    """The address rule's verdict: (local part, ASCII domain), or why the address is invalid."""
     try:
-        # No DNS: delivery is the SMTP server's business. Internal single-label domains are
-        # fine on a self-hosted instance; non-ASCII local parts would need SMTPUTF8.
-        result = validate_email(
-            value,
-            check_deliverability=False,
-            globally_deliverable=False,
-            test_environment=True,
-            allow_smtputf8=False,
-        )
-    except EmailNotValidError as exc:
+        parsed = parse_address(value)
+    except AddressError as exc:
         return str(exc)
-    assert result.ascii_email is not None  # always set when allow_smtputf8 is False
-    local, _, domain = result.ascii_email.rpartition("@")
-    return local, domain
+    return parsed.local, parsed.ascii_domain
 
 
 @functools.lru_cache(maxsize=256)
@@ -96,7 +86,8 @@ def _validated(value: str) -> tuple[str, str] | str:
     error message, comes from email-validator itself (tests/mail check both agree).
     """
     local, at, domain = value.rpartition("@")
-    if at and _PLAIN_LOCAL.fullmatch(local) and len(value) <= _EMAIL_MAX_LENGTH:
+    plain = _PLAIN_LOCAL.fullmatch(local) and ENCODED_WORD not in local
+    if at and plain and len(value) <= _EMAIL_MAX_LENGTH:
         ascii_domain = _domain(domain)
         if ascii_domain is not None and len(local) + 1 + len(ascii_domain) <= _EMAIL_MAX_LENGTH:
             return local, ascii_domain

@@ -16,6 +16,7 @@ from django.utils import timezone
 from sitemail import outbox
 from sitemail.accounts.models import User, UserEmail
 from sitemail.deliverability import unsubscribe
+from sitemail.monitors import access, egress
 from sitemail.monitors.models import Action, ActionRun, WebhookDelivery
 from sitemail.outbox.models import Status
 from sitemail.siteconfig import service as siteconfig
@@ -76,7 +77,8 @@ def enqueue_emails(
     action_id: int | None = None,
 ) -> tuple[list[str], list[str]]:
     """One email per recipient with a verified primary address (SPEC 3), in the caller's
-    transaction. Returns (addresses enqueued, reasons recipients were skipped)."""
+    transaction. Returns (usernames mailed, reasons recipients were skipped). Logs name users,
+    never addresses: the owner may see them, and an address is the recipient's own business."""
     shown = list(results[:EMAIL_RESULTS]) if include_results else []
     context = {
         "description": description,
@@ -108,9 +110,10 @@ def enqueue_emails(
         headers = unsubscribe.headers(site, address, scope) if scope else None
         row = outbox.enqueue("code_monitor", address, context, settings=site, headers=headers)
         if row.status == Status.SUPPRESSED:
-            skipped.append(f"suppressed {address}: {row.last_error.removeprefix('suppressed: ')}")
+            # The reply may quote the address: the email log has it, the action log does not.
+            skipped.append(f"suppressed {user.username}: their address bounced or complained")
             continue
-        sent.append(address)
+        sent.append(user.username)
     return sent, skipped
 
 
@@ -124,8 +127,12 @@ def run_email(
     results: Sequence[dict[str, Any]],
     count: int,
 ) -> ActionRun:
+    # Recipients are checked again at each run: one may have left the owner's organizations.
+    allowed = access.possible_recipients(action.monitor.owner)
+    recipients = list(action.recipients.all())
+    left = [f"skipped {u.username}: no longer allowed" for u in recipients if u.pk not in allowed]
     sent, skipped = enqueue_emails(
-        recipients=list(action.recipients.all()),
+        recipients=[u for u in recipients if u.pk in allowed],
         description=description,
         query_text=query_text,
         monitor_id=monitor_id,
@@ -136,7 +143,7 @@ def run_email(
         count=count,
         action_id=action.pk,
     )
-    notes = [f"enqueued email to {a}" for a in sent] + skipped
+    notes = [f"enqueued email to {a}" for a in sent] + skipped + left
     return ActionRun.objects.create(
         action=action,
         trigger_run_id=trigger_run_id,
@@ -213,16 +220,21 @@ def _backoff(attempts: int) -> timedelta:
 
 
 def _post(url: str, payload: dict[str, Any]) -> tuple[bool, bool, str]:
-    """(delivered, retryable, note) for one POST."""
+    """(delivered, retryable, note) for one POST.
+
+    SECURITY: the note never carries the network's error text (refused, reset, timed out...):
+    that would make the action log a port scanner."""
     try:
-        response = httpx.post(
+        response = egress.post_json(
             url,
-            json=payload,
+            payload,
             timeout=WEBHOOK_TIMEOUT,
             headers={"User-Agent": f"{django_settings.PRODUCT_NAME} code monitor (sitemail)"},
         )
-    except httpx.HTTPError as exc:
-        return False, True, f"{type(exc).__name__}: {exc}"
+    except egress.Refused as exc:
+        return False, False, f"refused: {exc}"
+    except httpx.HTTPError:
+        return False, True, "failed: no HTTP response"
     note = f"HTTP {response.status_code}"
     if response.is_success:
         return True, False, note

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from sitemail.monitors import regex
+
 FIELDS = ("type", "repo", "author", "message", "case", "patterntype")
 _ALIASES = {"r": "repo", "msg": "message", "m": "message"}
 
@@ -36,29 +38,29 @@ class Query:
     message: tuple[str, ...] = ()
     source: str = ""
 
-    @property
-    def flags(self) -> int:
-        return 0 if self.case_sensitive else re.IGNORECASE
-
-    def pattern_regex(self) -> re.Pattern[str] | None:
-        """The pattern as a Python regex (None when the pattern is empty: everything matches)."""
+    def pattern_regex(self) -> regex.Matcher | None:
+        """The pattern compiled by RE2 (None when the pattern is empty: everything matches)."""
         if not self.pattern:
             return None
-        source = self.pattern if self.pattern_type == "regexp" else re.escape(self.pattern)
-        return re.compile(source, self.flags)
+        return regex.compile_pattern(
+            self.pattern,
+            case_sensitive=self.case_sensitive,
+            literal=self.pattern_type != "regexp",
+        )
 
     def repo_matches(self, name: str) -> bool:
         # Repository names are matched case-insensitively, like Sourcegraph's repo: filter.
-        if any(not re.search(p, name, re.IGNORECASE) for p in self.repo_include):
+        if any(not regex.search(p, name, case_sensitive=False) for p in self.repo_include):
             return False
-        return not any(re.search(p, name, re.IGNORECASE) for p in self.repo_exclude)
+        return not any(regex.search(p, name, case_sensitive=False) for p in self.repo_exclude)
 
     def author_matches(self, name: str, email: str) -> bool:
         who = f"{name} <{email}>"
-        return all(re.search(p, who, self.flags) for p in self.author)
+        return all(regex.search(p, who, case_sensitive=self.case_sensitive) for p in self.author)
 
     def message_matches(self, message: str) -> bool:
-        return all(re.search(p, message, self.flags) for p in self.message)
+        cs = self.case_sensitive
+        return all(regex.search(p, message, case_sensitive=cs) for p in self.message)
 
     def to_git_ere(self) -> str | None:
         """The pattern as a POSIX ERE for `git log -G/--grep -E`, when the two agree exactly."""
@@ -69,8 +71,8 @@ class Query:
         return self.pattern if _ere_safe(self.pattern) else None
 
 
-# Python-only syntax (classes like \d, groups like (?i), lazy quantifiers, escapes inside
-# brackets, intervals) is not safe to hand to git's POSIX regex: those fall back to Python.
+# RE2-only syntax (classes like \d, groups like (?i), lazy quantifiers, escapes inside
+# brackets, intervals) is not safe to hand to git's POSIX regex: those fall back to RE2 alone.
 _UNSAFE = re.compile(r"\\[A-Za-z0-9]|\(\?|[*+?}]\?|\{|\[[^\]]*\\")
 
 
@@ -92,10 +94,11 @@ def _unquote(value: str, column: int, token: str) -> str:
     return value
 
 
-def _check_regex(value: str, what: str, column: int, token: str, flags: int = 0) -> None:
+def _check_regex(value: str, what: str, column: int, token: str, case_sensitive: bool) -> None:
+    """Refuse at save what RE2 cannot run, pointing at the token."""
     try:
-        re.compile(value, flags)
-    except re.error as exc:
+        regex.compile_pattern(value, case_sensitive=case_sensitive)
+    except regex.RegexError as exc:
         raise QueryError(f"{what} is not a valid regular expression: {exc}", column, token) from exc
 
 
@@ -174,17 +177,17 @@ def parse(text: str) -> Query:
             token,
         )
 
-    flags = 0 if case_sensitive else re.IGNORECASE
     for name in ("repo", "author", "message"):
         for value, column, token in values[name]:
-            _check_regex(value, f"{name}: value", column, token, flags)
+            cs = case_sensitive and name != "repo"
+            _check_regex(value, f"{name}: value", column, token, cs)
     for value, column, token in excluded_repos:
-        _check_regex(value, "-repo: value", column, token)
+        _check_regex(value, "-repo: value", column, token, False)
 
     pattern = " ".join(words)
     if pattern_type == "regexp" and pattern:
         first = next(m for m in _TOKEN.finditer(text) if m.group(4) is not None)
-        _check_regex(pattern, "the pattern", first.start(4) + 1, pattern, flags)
+        _check_regex(pattern, "the pattern", first.start(4) + 1, pattern, case_sensitive)
 
     return Query(
         type=qtype,

@@ -3,12 +3,14 @@
 git does the heavy part: `git log -G<ere>` (diffs) or `--grep` (messages) selects candidate
 commits whenever the pattern has an exact POSIX ERE equivalent, so only matching commits' patches
 are produced; Python then applies the exact query (author:, message:, the pattern per line) to
-those. Patterns with Python-only syntax fall back to reading every patch.
+those with RE2 (monitors/regex.py). Patterns with RE2-only syntax fall back to reading every patch.
+Every search may carry a deadline (monotonic seconds): git is killed at it and the matching loop
+stops at it, so no query holds a worker thread for long.
 """
 
 from __future__ import annotations
 
-import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,9 +18,29 @@ from typing import Any
 
 from sitemail.monitors import git
 from sitemail.monitors.query import Query
+from sitemail.monitors.regex import Matcher
 
 MAX_LINES_PER_RESULT = 5
 _FORMAT = "--format=%x00%H%x1f%an%x1f%ae%x1f%aI%x1f%B%x00"
+
+
+class SearchTimeout(RuntimeError):
+    """The search ran past its time limit."""
+
+    def __init__(self, limit: float) -> None:
+        super().__init__(
+            f"search timed out after {limit:g}s: narrow it with repo:, author: or a more "
+            "specific pattern"
+        )
+
+
+def _remaining(deadline: float | None, limit: float) -> float:
+    if deadline is None:
+        return git.TIMEOUT
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise SearchTimeout(limit)
+    return left
 
 
 @dataclass
@@ -100,7 +122,7 @@ def _records(out: bytes) -> Iterator[tuple[list[str], bytes]]:
         yield header, parts[i + 1]
 
 
-def _diff_lines(diff: bytes, pattern: re.Pattern[str] | None) -> Iterator[tuple[str, str]]:
+def _diff_lines(diff: bytes, pattern: Matcher | None) -> Iterator[tuple[str, str]]:
     """(path, "+line" | "-line") for each changed line matching `pattern`."""
     path = ""
     in_hunk = False
@@ -133,8 +155,12 @@ class Outcome:
     scanned: int  # commits in the range
 
 
-def scan(path: Path, repo: str, query: Query, rng: Range) -> Outcome:
-    """The query's matches among the commits of `rng` (newest first) and the range's size."""
+def scan(
+    path: Path, repo: str, query: Query, rng: Range, deadline: float | None = None, limit: float = 0
+) -> Outcome:
+    """The query's matches among the commits of `rng` (newest first) and the range's size.
+
+    With a `deadline`, SearchTimeout(limit) once it passes (git itself is killed at it)."""
     if not rng.include:
         return Outcome([], 0)
     stdin = rng.stdin()
@@ -143,7 +169,11 @@ def scan(path: Path, repo: str, query: Query, rng: Range) -> Outcome:
         # git prints only matching commits: count the range in parallel, hiding its walk.
         counting = git.Running(_count_args(rng), git_dir=path, input=stdin)
     try:
-        out = git.run(_log_args(query, rng), git_dir=path, input=stdin)
+        timeout = _remaining(deadline, limit)
+        out = git.run(_log_args(query, rng), git_dir=path, input=stdin, timeout=timeout)
+    except git.GitError:
+        _remaining(deadline, limit)  # a kill at the deadline is a timeout, not a git failure
+        raise
     finally:
         counted = counting.result() if counting is not None else b""
     pattern = query.pattern_regex()
@@ -151,6 +181,7 @@ def scan(path: Path, repo: str, query: Query, rng: Range) -> Outcome:
     records = 0
     for header, diff in _records(out):
         records += 1
+        _remaining(deadline, limit)
         sha, author, email, date, message = header
         message = message.rstrip("\n")
         if query.author and not query.author_matches(author, email):
@@ -172,6 +203,8 @@ def scan(path: Path, repo: str, query: Query, rng: Range) -> Outcome:
     return Outcome(results, scanned)
 
 
-def search(path: Path, repo: str, query: Query, rng: Range) -> list[Result]:
+def search(
+    path: Path, repo: str, query: Query, rng: Range, deadline: float | None = None, limit: float = 0
+) -> list[Result]:
     """The query's matches among the commits of `rng`, newest first."""
-    return scan(path, repo, query, rng).results
+    return scan(path, repo, query, rng, deadline, limit).results

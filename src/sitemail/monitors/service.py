@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,15 +12,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from sitemail.accounts.models import User
-from sitemail.monitors import actions, git, search
+from sitemail.monitors import actions, egress, git, search
+from sitemail.monitors.access import MonitorError, check_recipients, may_manage
 from sitemail.monitors.models import Action, CodeMonitor, Repository, RepoState
 from sitemail.monitors.query import Query, QueryError, parse
 
 PREVIEW_LIMIT = 20  # newest matches shown per repository
-
-
-class MonitorError(ValueError):
-    """A user-facing problem with a monitor's input or permissions."""
+SEARCH_TIME_LIMIT = 10.0  # seconds per search (preview, /search) over all repositories
 
 
 @dataclass
@@ -50,7 +49,7 @@ def check_query(text: str) -> Query:
 
 
 def _check_owner(actor: User, owner_id: int) -> User:
-    if owner_id != actor.pk and not actor.site_admin:
+    if not may_manage(actor, owner_id):
         raise MonitorError("namespace: you may only create monitors in your own namespace")
     owner = User.objects.filter(pk=owner_id).first()
     if owner is None:
@@ -58,21 +57,21 @@ def _check_owner(actor: User, owner_id: int) -> User:
     return owner
 
 
-def _check_action(spec: ActionSpec) -> None:
+def _check_action(spec: ActionSpec, owner: User) -> None:
     if spec.type not in Action.Type.values:
         raise MonitorError(f"actions: unknown action type {spec.type!r}")
     if spec.priority not in Action.Priority.values:
         raise MonitorError("actions: priority must be NORMAL or CRITICAL")
     if spec.type == Action.Type.EMAIL:
-        if not spec.recipients:
-            raise MonitorError("actions: an email action needs at least one recipient")
-        found = User.objects.filter(pk__in=list(spec.recipients)).count()
-        if found != len(set(spec.recipients)):
-            raise MonitorError("actions: a recipient is not a user of this site")
+        check_recipients(owner, spec.recipients)
     else:
         parts = urlsplit(spec.url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise MonitorError(f"actions: {spec.type} url must be an http(s) URL")
+        try:
+            egress.check(spec.url, resolve_required=False)  # and again at connect time
+        except egress.Refused as exc:
+            raise MonitorError(f"actions: {spec.type} url refused: {exc}") from exc
 
 
 def _save_actions(monitor: CodeMonitor, specs: Sequence[ActionSpec]) -> None:
@@ -98,12 +97,12 @@ def _save_actions(monitor: CodeMonitor, specs: Sequence[ActionSpec]) -> None:
     monitor.actions.exclude(pk__in=keep).delete()
 
 
-def _validate(spec: MonitorSpec) -> None:
+def _validate(spec: MonitorSpec, owner: User) -> None:
     if not spec.description.strip():
         raise MonitorError("description: must not be empty")
     check_query(spec.query)
     for action in spec.actions:
-        _check_action(action)
+        _check_action(action, owner)
 
 
 def record_baseline(monitor: CodeMonitor, query: Query | None = None) -> None:
@@ -123,7 +122,7 @@ def record_baseline(monitor: CodeMonitor, query: Query | None = None) -> None:
 
 def create(actor: User, owner_id: int, spec: MonitorSpec) -> CodeMonitor:
     owner = _check_owner(actor, owner_id)
-    _validate(spec)
+    _validate(spec, owner)
     with transaction.atomic():
         monitor = CodeMonitor.objects.create(
             owner=owner,
@@ -140,14 +139,14 @@ def create(actor: User, owner_id: int, spec: MonitorSpec) -> CodeMonitor:
 def get_for(actor: User, monitor_id: int) -> CodeMonitor:
     """The monitor, if `actor` owns it or is a site admin (else: not found, no existence leak)."""
     monitor = CodeMonitor.objects.filter(pk=monitor_id).select_related("owner").first()
-    if monitor is None or (monitor.owner_id != actor.pk and not actor.site_admin):
+    if monitor is None or not may_manage(actor, monitor.owner_id):
         raise MonitorError(f"code monitor {monitor_id} not found")
     return monitor
 
 
 def update(actor: User, monitor_id: int, spec: MonitorSpec) -> CodeMonitor:
     monitor = get_for(actor, monitor_id)
-    _validate(spec)
+    _validate(spec, monitor.owner)
     with transaction.atomic():
         query_changed = monitor.query != spec.query.strip()
         monitor.description = spec.description.strip()
@@ -176,9 +175,14 @@ def list_for(user: User) -> list[CodeMonitor]:
     return list(CodeMonitor.objects.filter(owner=user).order_by("id"))
 
 
-def preview(text: str, limit: int = PREVIEW_LIMIT) -> list[search.Result]:
-    """What the query matches now among each repository's newest commits (no state changes)."""
+def preview(
+    text: str, limit: int = PREVIEW_LIMIT, time_limit: float = SEARCH_TIME_LIMIT
+) -> list[search.Result]:
+    """What the query matches now among each repository's newest commits (no state changes).
+
+    SearchTimeout after `time_limit` seconds in all."""
     query = check_query(text)
+    deadline = time.monotonic() + time_limit
     results: list[search.Result] = []
     for repo in Repository.objects.all():
         if not query.repo_matches(repo.name):
@@ -187,17 +191,17 @@ def preview(text: str, limit: int = PREVIEW_LIMIT) -> list[search.Result]:
         try:
             tips = sorted(set(git.tips(path).values()))
             rng = search.Range(include=tuple(tips), limit=limit)
-            results += search.search(path, repo.name, query, rng)
+            results += search.search(path, repo.name, query, rng, deadline, time_limit)
         except git.GitError:
             continue
     return results
 
 
 def send_test_email(actor: User, owner_id: int, description: str, spec: ActionSpec) -> list[str]:
-    """Enqueue a `Test: ` notification with one sample result; returns the addresses used."""
-    _check_owner(actor, owner_id)
+    """Enqueue a `Test: ` notification with one sample result; returns the usernames mailed."""
+    owner = _check_owner(actor, owner_id)
     spec.type = Action.Type.EMAIL
-    _check_action(spec)
+    _check_action(spec, owner)
     if not description.strip():
         raise MonitorError("description: must not be empty")
     with transaction.atomic():

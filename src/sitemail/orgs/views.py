@@ -67,7 +67,8 @@ def _act(request: HttpRequest, actor: User, org: Any) -> str:
         kwargs = {"email": who} if "@" in who else {"username": who}
         result = invitations.invite(actor, org, **kwargs)
         sent = "An invitation email was sent." if result.sent_email else "No email was sent."
-        return f"Invited {who}. {sent} Invitation link: {result.url}"
+        key = f" {invitations.KEY_GENERATED}" if result.generated_signing_key else ""
+        return f"Invited {who}. {sent} Invitation link: {result.url}{key}"
     if action in ("revoke", "resend"):
         row = invitations.get(int(request.POST.get("id", "0") or 0))
         if row.org_id != org.pk:

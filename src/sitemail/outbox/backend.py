@@ -9,8 +9,8 @@ from typing import Any
 
 from django.core.mail import EmailMessage, EmailMultiAlternatives
 from django.core.mail.backends.base import BaseEmailBackend
-from email_validator import EmailNotValidError, validate_email
 
+from sitemail.mail import address as address_rule
 from sitemail.mail.build import address
 from sitemail.mail.render import html_to_text
 from sitemail.smtp import rules
@@ -43,21 +43,12 @@ def _plain(addresses: Sequence[str]) -> list[str]:
     """Django accepts `Name <addr>`; the outbox addresses are plain (display names dropped)."""
     out = []
     for value in addresses:
+        match = _ANGLE.search(value)
+        addr = match[1] if match else value
         try:
-            parsed = validate_email(
-                value,
-                allow_display_name=True,
-                check_deliverability=False,
-                globally_deliverable=False,
-                test_environment=True,
-            )
-        except EmailNotValidError:
-            # An unquoted non-ASCII name fails above; the address in <...> is what counts.
-            # Anything else is left as it is for build() to reject, naming the field.
-            match = _ANGLE.search(value)
-            out.append(match[1] if match else value)
-            continue
-        out.append(parsed.normalized)
+            out.append(address_rule.parse(addr).normalized)
+        except address_rule.AddressError:
+            out.append(addr)  # left as it is for build() to reject, naming the field
     return out
 
 

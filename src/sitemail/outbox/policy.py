@@ -86,17 +86,32 @@ class Decision:
     reason: str
     kind: Kind = Kind.TRANSIENT
 
+    @property
+    def untried(self) -> bool:
+        """Retried without counting an attempt: the server was unreachable (an outage), so
+        the message itself was never tried."""
+        return self.retry and self.kind is Kind.UNAVAILABLE
+
+
+def exponential(first: float, factor: float, cap: float, n: int) -> float:
+    """min(cap, first * factor**(n-1)) for the n-th wait (1-based): every backoff of sitemail."""
+    # Cap the exponent too: factor**1000 would overflow a float.
+    return min(cap, first * factor ** min(max(0, n - 1), 64))
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Exponential backoff with jitter, bounded by attempts and age (procrastinate-style).
+    """Every pause of delivery: when a failed message is tried again, how long the worker waits
+    between probes of an unreachable server, how long a lane refused by a server's connection
+    cap stays out, and how long a failed worker cycle backs off. The worker asks; it never
+    computes a delay itself.
 
-    The n-th retry waits between half and all of min(max_delay, base_delay * factor**(n-1)).
-    Configuration problems are retried until max_age whatever the attempt count: the admin
-    fixing `email.*` should deliver everything that queued up meanwhile. So is an unreachable
-    server, but with a short backoff (capped at unavailable_max_delay): the worker stops
-    sending during an outage, and these rows are only its probes; they should go out soon
-    after the server is back.
+    Messages: exponential backoff with jitter, bounded by attempts and age
+    (procrastinate-style). The n-th retry waits between half and all of
+    min(max_delay, base_delay * factor**(n-1)). Configuration problems are retried until
+    max_age whatever the attempt count: the admin fixing `email.*` should deliver everything
+    that queued up meanwhile. An unreachable server is not the message's fault: its probe is
+    tried again soon (unavailable_max_delay) without spending an attempt (see Decision.untried).
     """
 
     base_delay: float = 30.0
@@ -105,15 +120,34 @@ class RetryPolicy:
     max_attempts: int = 10
     max_age: timedelta = timedelta(days=3)
     unavailable_max_delay: float = 30.0
+    # Between probes of an unreachable server: 1, 2, 4 ... s up to this, jittered (many workers).
+    outage_max_pause: float = 30.0
+    # A lane whose connection was refused while others' are open: 30 s doubling to 10 min.
+    park_first: float = 30.0
+    park_max: float = 600.0
+    # A worker cycle that failed (database down): poll_interval doubling up to this.
+    cycle_max_pause: float = 30.0
     rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
+
+    def _jittered(self, ceiling: float, low: float = 0.5) -> float:
+        """Between `low` and all of `ceiling`: spreads a burst without ever retrying at once."""
+        return ceiling * low + self.rng.uniform(0, ceiling * (1 - low))
 
     def backoff(self, attempts: int) -> float:
         """Seconds to wait after the `attempts`-th failed attempt (1-based)."""
-        exponent = max(0, attempts - 1)
-        # Cap the exponent too: factor**1000 would overflow a float.
-        ceiling = min(self.max_delay, self.base_delay * self.factor ** min(exponent, 64))
-        # "Equal jitter": spreads a burst of failures without ever retrying at once.
-        return ceiling / 2 + self.rng.uniform(0, ceiling / 2)
+        return self._jittered(exponential(self.base_delay, self.factor, self.max_delay, attempts))
+
+    def outage_pause(self, pauses: int) -> float:
+        """Seconds until the next probe of an unreachable server, the `pauses`-th pause."""
+        return self._jittered(exponential(1.0, 2.0, self.outage_max_pause, pauses), low=0.75)
+
+    def park_pause(self, rounds: int) -> float:
+        """Seconds a lane stays out after its `rounds`-th refused connection in a row."""
+        return exponential(self.park_first, 2.0, self.park_max, rounds)
+
+    def cycle_pause(self, failures: int, poll_interval: float) -> float:
+        """Seconds before the worker's next cycle after `failures` failed ones in a row."""
+        return exponential(poll_interval * 2, 2.0, self.cycle_max_pause, failures)
 
     def decide(self, error: MailError, attempts: int, age: timedelta) -> Decision:
         """`attempts` counts this one; `age` is the time since the message was enqueued."""
@@ -122,8 +156,7 @@ class RetryPolicy:
             return Decision(False, 0.0, f"permanent failure: {error.reason}", kind)
         delay = self.backoff(attempts)
         if kind is Kind.UNAVAILABLE:  # 1-2 s, 2-4 s, ... up to unavailable_max_delay
-            ceiling = min(self.unavailable_max_delay, 2.0 ** min(attempts, 16))
-            delay = ceiling / 2 + self.rng.uniform(0, ceiling / 2)
+            delay = self._jittered(exponential(2.0, 2.0, self.unavailable_max_delay, attempts))
         if age + timedelta(seconds=delay) > self.max_age:
             return Decision(
                 False,

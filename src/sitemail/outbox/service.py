@@ -10,6 +10,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from sitemail.deliverability import dkim
 from sitemail.deliverability import hooks as after_delivery
 from sitemail.mail import kinds
 from sitemail.mail.build import MailBuildError, build, new_message_id
@@ -95,7 +96,8 @@ def prepare(
     row.mail_from = after_delivery.envelope_sender(settings, prepared)
     row.rcpt_tos = prepared.rcpt_tos
     row.message_id = prepared.message_id
-    row.data = prepared.data
+    # Signed once, here: the stored bytes are what every attempt sends (same signature).
+    row.data = dkim.sign(settings, prepared.data) if enabled else prepared.data
     if secret_keys:
         # Same Message-ID and Date: after delivery this copy replaces `data` in the log.
         redacted = build(

@@ -12,10 +12,12 @@ from asgiref.sync import sync_to_async
 from django.utils import timezone
 
 from sitemail.accounts.models import User
+from sitemail.deliverability import dkim, dnscheck
 from sitemail.mail.build import MailBuildError, build
 from sitemail.mail.render import render
 from sitemail.outbox.models import OutboxMessage, Status
 from sitemail.siteconfig import service as siteconfig
+from sitemail.siteconfig.typed import SiteSettings
 from sitemail.smtp.base import Transport, transport_for
 from sitemail.smtp.errors import ConfigurationError, MailError, Step
 from sitemail.smtp.trace import TraceEvent
@@ -43,9 +45,18 @@ def _test_id() -> str:
     return "".join(secrets.choice(_ID_ALPHABET) for _ in range(5))
 
 
+async def _auth_checks(settings: SiteSettings, data: bytes) -> list[TraceEvent]:
+    """SPF, DKIM, DMARC and MX of the From domain, then this message's own signature."""
+    res = dnscheck.resolver(settings.email.dns_nameservers)
+    checks = await dnscheck.check_all(settings, res=res)
+    checks.append(await dnscheck.check_signature(res, settings, data))
+    return [dnscheck.as_trace(c) for c in checks]
+
+
 @dataclass
 class TestEmailOutcome:
-    """sendTestEmail's exact result string plus the step-by-step SMTP transcript (no secrets)."""
+    """sendTestEmail's exact result string, the step-by-step SMTP transcript (no secrets) and
+    the sender authentication checks."""
 
     __test__ = False  # not a pytest class
 
@@ -54,6 +65,24 @@ class TestEmailOutcome:
     started_at: datetime
     steps: list[TraceEvent] = field(default_factory=list)
     error: MailError | None = None
+    # SPF, DKIM, DMARC and MX of the From domain, then the message's own DKIM signature.
+    checks: list[TraceEvent] = field(default_factory=list)
+    # Which settings were tested: the saved configuration or the caller's unsaved candidate.
+    unsaved: bool = False
+
+    @property
+    def headline(self) -> str:
+        """`result` without the hint, for pages that show the hint once beside its step."""
+        if self.error is None or not self.error.hint:
+            return self.result
+        return self.result.removesuffix(f" (hint: {self.error.hint})")
+
+    @property
+    def source(self) -> str:
+        """Says which settings the test used."""
+        if self.unsaved:
+            return "Tested the settings as entered, which are not saved yet."
+        return "Tested the saved configuration."
 
 
 async def send_test_email(to: str, actor: User | None = None) -> str:
@@ -61,10 +90,26 @@ async def send_test_email(to: str, actor: User | None = None) -> str:
     return (await send_test_email_traced(to, actor)).result
 
 
-async def send_test_email_traced(to: str, actor: User | None = None) -> TestEmailOutcome:
-    """`send_test_email`, also returning every SMTP step traced (the admin page's transcript)."""
+async def send_test_email_traced(
+    to: str, actor: User | None = None, candidate: SiteSettings | None = None
+) -> TestEmailOutcome:
+    """`send_test_email`, also returning every SMTP step traced (the admin page's transcript).
+
+    With `candidate` (settings not saved yet, e.g. the form's), that is what is tested; the
+    outcome's `unsaved` says so when it differs from the saved email settings.
+    """
+    outcome = await _send(to, candidate or await siteconfig.aget_settings())
+    if candidate is not None:
+        saved = await siteconfig.aget_settings()
+        outcome.unsaved = (saved.email, saved.external_url) != (
+            candidate.email,
+            candidate.external_url,
+        )
+    return outcome
+
+
+async def _send(to: str, settings: SiteSettings) -> TestEmailOutcome:
     started_at = timezone.now()
-    settings = await siteconfig.aget_settings()
     smtp = settings.email.smtp
     if smtp is None:
         reason = (
@@ -78,12 +123,15 @@ async def send_test_email_traced(to: str, actor: User | None = None) -> TestEmai
         prepared = build(settings, to, rendered)
     except MailBuildError as exc:
         return TestEmailOutcome(failure(str(exc)), False, started_at)
+    data = dkim.sign(settings, prepared.data)  # as enqueue signs: the check sees real mail
 
     steps: list[TraceEvent] = []
     transport = transport_for(smtp, tracer=steps.append)
+    # The DNS checks run while the message is sent: the admin waits for the longer only.
+    checks = asyncio.ensure_future(_auth_checks(settings, data))
     error: MailError | None = None
     try:
-        refused = await transport.send(prepared.mail_from, prepared.rcpt_tos, prepared.data)
+        refused = await transport.send(prepared.mail_from, prepared.rcpt_tos, data)
         if refused:
             error = next(iter(refused.values()))
     except MailError as exc:
@@ -91,8 +139,10 @@ async def send_test_email_traced(to: str, actor: User | None = None) -> TestEmai
     except Exception as exc:  # never a traceback to the admin; the reason is still shown
         error = ConfigurationError(Step.CONFIG, f"unexpected error: {exc!r}")
     except BaseException:  # cancelled: still close the connection
+        checks.cancel()
         await _close(transport)
         raise
+    auth_checks = await checks
 
     now = timezone.now()
     row = OutboxMessage(
@@ -103,7 +153,7 @@ async def send_test_email_traced(to: str, actor: User | None = None) -> TestEmai
         rcpt_tos=list(prepared.rcpt_tos),
         message_id=prepared.message_id,
         subject=rendered.subject,
-        data=prepared.data,
+        data=data,
         context=context,
         attempts=1,
         next_attempt_at=now,
@@ -117,4 +167,4 @@ async def send_test_email_traced(to: str, actor: User | None = None) -> TestEmai
     # hop and a commit) are independent: done together, the admin waits for the longer only.
     await asyncio.gather(_close(transport), sync_to_async(row.save)(force_insert=True))
     result = failure(error.reason) if error else success(to)
-    return TestEmailOutcome(result, error is None, started_at, steps, error)
+    return TestEmailOutcome(result, error is None, started_at, steps, error, checks=auth_checks)

@@ -12,6 +12,7 @@ from typing import Any
 
 from django.conf import settings as django_settings
 
+from sitemail.deliverability import rules as sender_rules
 from sitemail.siteconfig import validate as checks
 from sitemail.siteconfig.defaults import DEFAULT_EXTERNAL_URL
 from sitemail.siteconfig.problems import Problem
@@ -22,6 +23,7 @@ from sitemail.siteconfig.typed import (
     DEFAULT_TIMEOUT,
     AuthProvider,
     AuthSettings,
+    DKIMConfig,
     EmailSettings,
     ExtraHeader,
     LockoutSettings,
@@ -92,7 +94,28 @@ def _email(doc: dict[str, Any]) -> EmailSettings:
         additional_headers=_headers(headers),
         templates=_templates(doc.get("email.templates")),
         log_retention_days=_int(doc.get("email.log.retentionDays"), 30, high=36500),
+        dkim=_dkim(doc.get("email.dkim")),
+        dns_nameservers=_nameservers(doc.get("email.dns.nameservers")),
     )
+
+
+def _dkim(value: Any) -> DKIMConfig | None:
+    """`email.dkim` when it can sign; else unsigned mail (never a message that cannot leave)."""
+    if value is None or _invalid("email.dkim", value):
+        return None
+    problems = sender_rules.dkim_key_problems({"email.dkim": value})
+    if problems:
+        log.warning(
+            "site configuration: DKIM signing is off: %s", "; ".join(p.text for p in problems)
+        )
+        return None
+    return DKIMConfig(value["domain"], value["selector"], value["privateKey"])
+
+
+def _nameservers(value: Any) -> tuple[str, ...]:
+    if value is None or _invalid("email.dns.nameservers", value):
+        return ()
+    return tuple(value)
 
 
 def _smtp(smtp: dict[str, Any]) -> SMTPConfig | None:

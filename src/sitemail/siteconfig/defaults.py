@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-DEFAULT_EXTERNAL_URL = "http://localhost:3080"
+DEFAULT_EXTERNAL_URL = "http://127.0.0.1:3080"  # what `sitemail serve` binds by default
 
 DEFAULT_DOCUMENT = """\
 // sitemail site configuration. JSONC: comments and trailing commas are allowed and kept.
@@ -10,7 +10,7 @@ DEFAULT_DOCUMENT = """\
 // shown as "REDACTED"; leave "REDACTED" in place to keep the stored value.
 {
   // The URL users open in their browser; every link in every email starts with it.
-  "externalURL": "http://localhost:3080",
+  "externalURL": "http://127.0.0.1:3080",
 
   // Sign-in methods. "builtin" is username and password sign-in.
   "auth.providers": [{ "type": "builtin", "allowSignup": false }],

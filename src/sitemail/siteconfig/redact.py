@@ -52,6 +52,9 @@ def secret_paths(doc: dict[str, Any]) -> list[SecretPath]:
                     for k in WEBHOOK_SECRET_KEYS
                     if _is_set(entry.get(k))
                 ]
+    dkim = doc.get("email.dkim")
+    if isinstance(dkim, dict) and _is_set(dkim.get("privateKey")):
+        paths.append(("email.dkim", "privateKey"))
     invitations = doc.get("organizationInvitations")
     if isinstance(invitations, dict) and _is_set(invitations.get("signingKey")):
         paths.append(("organizationInvitations", "signingKey"))

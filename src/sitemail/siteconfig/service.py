@@ -1,9 +1,10 @@
 """The site configuration service: the current version, typed settings and validated saves.
 
 Storage: every save inserts a SiteConfigVersion row and the highest id is current. With
-SITE_CONFIG_FILE set, that file is the source of truth (read-only here); its contents are
-mirrored into a new row whenever they change, so versions stay small increasing integers shared
-by every process.
+SITE_CONFIG_FILE set, that file is the source of truth (read-only here) and is never copied into
+the database: a one-off command run with another file beside a database-mode server must not
+change what that server reads. In file mode the version is an unsaved row whose id this process
+increments whenever the file's contents change.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ __all__ = [
     "effective_contents",
     "get_settings",
     "patch",
+    "preview",
     "read_only",
     "update",
     "validation_messages",
@@ -71,7 +73,7 @@ def read_only() -> bool:
 def current() -> SiteConfigVersion:
     """The current version (id, contents); a new site gets the default document."""
     if read_only():
-        return _mirror_file(Path(os.environ[FILE_ENV]))
+        return _read_file(Path(os.environ[FILE_ENV]))
     latest = _latest()
     if latest is not None:
         return latest
@@ -118,33 +120,66 @@ def patch(
     values: Mapping[tuple[str, ...], Any],
     author: User | None = None,
     comment: str | None = None,
+    *,
+    keep_set: bool = False,
 ) -> int:
     """Set several paths in the current document, keeping its comments; returns the version id.
 
     Paths are lists of keys such as ("email.smtp", "host"); ("email", "smtp", "host") is read as
     the same flat key. `comment` is written above the first key set. Validated like `update`.
+    With `keep_set`, paths that already have a value (checked under the save lock) are left as
+    they are, so concurrent first-use defaults never overwrite each other.
     """
     _refuse_if_read_only()
     current()
     with transaction.atomic():
         latest = _locked_latest()
         assert latest is not None
-        text = latest.contents
-        for i, (raw_path, value) in enumerate(values.items()):
-            path = _flat_path(raw_path)
-            try:
-                text = jsonc.set_path(text, path, value, comment=comment if i == 0 else None)
-            except jsonc.JSONCError as exc:
-                raise SiteConfigError(
-                    [f"the stored site configuration is not valid ({exc}); fix it first"]
-                ) from exc
-            except ValueError as exc:
-                raise SiteConfigError([f"{format_path(path)}: {exc}"]) from exc
+        if keep_set:
+            values = {
+                p: v
+                for p, v in values.items()
+                if jsonc.get_path(latest.contents, _flat_path(p)) in (None, "")
+            }
+        text = _patched(latest.contents, values, comment)
         if text == latest.contents:
             return latest.id
         saved = _save(latest, text, author)
     clear_cache()
     return saved.id
+
+
+def preview(
+    text: str | None = None, values: Mapping[tuple[str, ...], Any] | None = None
+) -> SiteSettings:
+    """The settings a save of `text` (or of `values` patched into the current document) would
+    give, without saving: what "Send test email" tests before the admin saves.
+
+    REDACTED secrets take the stored values. Raises SiteConfigError like a save would.
+    """
+    latest = current()
+    if text is None:
+        text = _patched(latest.contents, values or {}, None)
+    text, redaction_problems = redaction.unredact_report(text, latest.contents)
+    result = validate(text)
+    problems: list[Problem | str] = [*redaction_problems, *result.errors]
+    if problems or result.document is None:
+        raise SiteConfigError(problems or ["(top level): not a JSON object"])
+    return site_settings(latest.id, result.document)
+
+
+def _patched(text: str, values: Mapping[tuple[str, ...], Any], comment: str | None) -> str:
+    for i, (raw_path, value) in enumerate(values.items()):
+        path = _flat_path(raw_path)
+        try:
+            text = jsonc.set_path(text, path, value, comment=comment if i == 0 else None)
+        except jsonc.JSONCError as exc:
+            raise SiteConfigError(
+                [f"the stored site configuration is not valid ({exc}); fix it first"]
+            ) from exc
+        except ValueError as exc:
+            raise SiteConfigError([f"{format_path(path)}: {exc}"]) from exc
+    return text
 
 
 # --- typed settings, cached ----------------------------------------------------------------
@@ -224,7 +259,7 @@ def _load() -> SiteSettings:
         version: SiteConfigVersion | None = current()
     except SiteConfigError as exc:  # SITE_CONFIG_FILE unreadable: the last copy of it, if any
         log.error("site configuration: %s", exc)
-        version = _latest()
+        version = _last_file_copy()
     if version is None:
         return site_settings(0, {})
     try:
@@ -252,21 +287,38 @@ def _locked_latest() -> SiteConfigVersion | None:
     return _latest()
 
 
-def _mirror_file(path: Path) -> SiteConfigVersion:
+@dataclass
+class _FileCopy:
+    path: str
+    version: SiteConfigVersion
+
+
+_file_copy: _FileCopy | None = None
+_file_lock = threading.Lock()
+
+
+def _read_file(path: Path) -> SiteConfigVersion:
+    """The file's contents as an unsaved version (file mode writes nothing to the database)."""
+    global _file_copy
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise SiteConfigError(
             [f"{FILE_ENV}={path}: cannot read the site configuration ({exc})"]
         ) from exc
-    latest = _latest()
-    if latest is not None and latest.contents == text:
-        return latest
-    with transaction.atomic():
-        latest = _locked_latest()
-        if latest is None or latest.contents != text:
-            latest = SiteConfigVersion.objects.create(contents=text)
-    return latest
+    with _file_lock:
+        copy = _file_copy
+        if copy is not None and copy.path == str(path) and copy.version.contents == text:
+            return copy.version
+        next_id = copy.version.id + 1 if copy is not None else 1
+        version = SiteConfigVersion(id=next_id, contents=text)
+        _file_copy = _FileCopy(str(path), version)
+    return version
+
+
+def _last_file_copy() -> SiteConfigVersion | None:
+    copy = _file_copy
+    return copy.version if copy is not None and copy.path == os.environ.get(FILE_ENV) else None
 
 
 def _refuse_if_read_only() -> None:

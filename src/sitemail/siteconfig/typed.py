@@ -53,6 +53,15 @@ class TemplateOverride:
 
 
 @dataclass(frozen=True)
+class DKIMConfig:
+    """`email.dkim`: sign every message as `domain` with the key published at `selector`."""
+
+    domain: str
+    selector: str
+    private_key: str  # PEM; a secret, REDACTED like the SMTP password
+
+
+@dataclass(frozen=True)
 class EmailSettings:
     """`email.*`: sender identity, transport and per-message extras."""
 
@@ -62,6 +71,9 @@ class EmailSettings:
     additional_headers: tuple[ExtraHeader, ...] = ()
     templates: dict[str, TemplateOverride] = field(default_factory=dict)
     log_retention_days: int = 30  # email.log.retentionDays: bodies dropped after this
+    dkim: DKIMConfig | None = None
+    # email.dns.nameservers: resolvers for the sender authentication checks ("host[:port]")
+    dns_nameservers: tuple[str, ...] = ()
 
     @property
     def enabled(self) -> bool:

@@ -30,6 +30,9 @@ class Step(enum.StrEnum):
     RCPT = "rcpt"
     DATA = "data"
     QUIT = "quit"
+    # Not SMTP steps: the test email's sender authentication checks (sitemail.deliverability).
+    DNS = "dns"
+    DKIM = "dkim"
 
 
 class MailError(Exception):

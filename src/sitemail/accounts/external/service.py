@@ -15,7 +15,7 @@ from django.db import IntegrityError, transaction
 
 from sitemail.accounts.external.models import ExternalAccount
 from sitemail.accounts.external.providers import ExternalAuthError, Provider
-from sitemail.accounts.models import User, UserEmail
+from sitemail.accounts.models import User, UserEmail, VerifiedBy
 from sitemail.accounts.users import USERNAME_RE, UserError, create_user, normalize_email
 
 UNVERIFIED = (
@@ -27,6 +27,14 @@ NO_SIGNUP = (
     "(auth.providers allowSignup). Ask a site admin to create your account first."
 )
 TAKEN = "This {name} account is already linked to another user."
+NOT_LINKABLE = (
+    "An account here already has the email {email}, but that address was not verified by a "
+    "link mailed to it or by a site admin, so {name} cannot sign in to it. Sign in to that "
+    "account and verify the address, or ask a site admin."
+)
+# SECURITY: only these prove the inbox; a self-claimed or legacy verification must not hand an
+# account to whoever the provider says owns the address (or the other way round).
+LINKABLE = (VerifiedBy.LINK, VerifiedBy.ADMIN)
 
 
 @dataclass(frozen=True)
@@ -91,6 +99,8 @@ def _user_by_email(provider: Provider, identity: Identity) -> User:
         .first()
     )
     if row is not None:
+        if row.verified_by not in LINKABLE:
+            raise ExternalAuthError(NOT_LINKABLE.format(email=address, name=provider.display_name))
         return row.user
     if not provider.allow_signup:
         raise ExternalAuthError(NO_SIGNUP.format(email=address, name=provider.display_name))
@@ -101,6 +111,7 @@ def _user_by_email(provider: Provider, identity: Identity) -> User:
             _free_username(hint),
             address,
             verified=True,
+            verified_by=VerifiedBy.PROVIDER,
             site_admin=first,
             display_name=identity.display_name[:255],
         )

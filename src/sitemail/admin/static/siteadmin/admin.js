@@ -11,15 +11,24 @@
         document.querySelectorAll("[data-preset]").forEach(function (b) { b.classList.remove("active"); });
         button.classList.add("active");
         var p = list.find(function (x) { return x.id === button.dataset.preset; });
-        if (!p) { note.textContent = "Enter your server's settings."; return; }
+        if (!p) {
+          // "Other": a host or username a preset filled in is not the admin's server.
+          var host = document.getElementById("f-host");
+          var u = document.getElementById("f-username");
+          if (list.some(function (x) { return x.host === host.value; })) host.value = "";
+          if (list.some(function (x) { return x.username && x.username === u.value; })) u.value = "";
+          note.textContent = "Enter your server's settings.";
+          host.focus();
+          return;
+        }
         document.getElementById("f-host").value = p.host;
         document.getElementById("f-port").value = p.port;
         document.getElementById("f-tls").value = p.tls;
         document.getElementById("f-auth").value = p.authentication;
         var user = document.getElementById("f-username");
         if (p.username) user.value = p.username;
-        // Clear a username another preset filled in (or the stored one's REDACTED stand-in).
-        else if (user.value === "REDACTED" || list.some(function (x) { return x.username && x.username === user.value; })) user.value = "";
+        // Clear a username another preset filled in.
+        else if (list.some(function (x) { return x.username && x.username === user.value; })) user.value = "";
         note.textContent = p.note;
         (p.username ? document.getElementById("f-password") : user).focus();
       });
@@ -71,5 +80,52 @@
     });
     panel.appendChild(list);
   }
-  document.addEventListener("DOMContentLoaded", function () { presets(); editor(); });
+  // "Send test email" posts the SMTP form as it is (saved or not) and shows the answer in place,
+  // so nothing typed in the form (a new password) is lost to a page reload.
+  function testEmail() {
+    var button = document.getElementById("test-send");
+    var form = document.getElementById("smtp-form");
+    var output = document.getElementById("test-output");
+    if (!button || !form || !output || !window.fetch) return;
+    button.addEventListener("click", function (event) {
+      event.preventDefault();
+      if (!form.reportValidity()) return;
+      var body = new FormData(form);
+      button.disabled = true;
+      output.innerHTML = '<p class="muted" role="status">Sending…</p>';
+      fetch("/site-admin/configuration/test-email", { method: "POST", body: body, credentials: "same-origin" })
+        .then(function (r) { return r.text(); })
+        .then(function (html) {
+          var doc = new DOMParser().parseFromString(html, "text/html");
+          var fresh = doc.getElementById("test-output");
+          var problems = doc.getElementById("smtp-problems");
+          output.innerHTML = fresh ? fresh.innerHTML : "";
+          var old = document.getElementById("smtp-problems");
+          if (old) old.remove();
+          if (problems) form.parentNode.insertBefore(problems, form);
+          // Problems beside the control that caused them, the first one scrolled into view.
+          form.querySelectorAll(".sa-field-error").forEach(function (e) { e.remove(); });
+          form.querySelectorAll("[data-field]").forEach(function (f) { f.classList.remove("invalid"); });
+          var first = problems;
+          doc.querySelectorAll("[data-field] .sa-field-error").forEach(function (e) {
+            var field = form.querySelector('[data-field="' + e.parentNode.dataset.field + '"]');
+            if (!field) return;
+            field.appendChild(e);
+            field.classList.add("invalid");
+            first = first || field;
+          });
+          if (first) first.scrollIntoView({ block: "center" });
+        })
+        .catch(function (err) { output.textContent = "Could not reach the server: " + err; })
+        .finally(function () { button.disabled = false; });
+    });
+  }
+  // After a rejected save the first problem is what the admin sees, not the top of the page.
+  function showFirstProblem() {
+    var first = document.querySelector("#smtp-problems, .sa-field-error, #save-problems");
+    if (first) first.scrollIntoView({ block: "center" });
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    presets(); editor(); testEmail(); showFirstProblem();
+  });
 })();

@@ -1,0 +1,338 @@
+"""All of the worker's SQL: claim due rows with a lease, record outcomes in bulk, release and
+renew leases, take back the leases of dead local workers. The worker holds no SQL.
+
+Every call runs on one dedicated thread with its own Django connection (`Claims` owns it), so
+the worker never competes with request handlers for the thread-sensitive executor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import os
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, TypeVar
+
+from django.db import connection, transaction
+
+from sitemail.deliverability import hooks as after_delivery
+from sitemail.outbox.models import OutboxMessage, Status
+
+T = TypeVar("T")
+Clock = Callable[[], datetime]
+
+TABLE = OutboxMessage._meta.db_table
+# SQLite's default limit on bound variables is 32766 since 3.32; stay far below any limit.
+_IN_CHUNK = 500
+# `lease_owner = us AND status = queued`: if our lease ran out and another worker took the
+# row, or an admin cancelled it meanwhile, their update stands.
+_GUARD = "lease_owner = %s AND status = %s"
+_SENT_SET = (
+    "status = %s, attempts = attempts + 1, last_attempt_at = %s, sent_at = %s, "
+    # Secrets (reset links) leave the table with delivery.
+    "data = COALESCE(redacted_data, data), redacted_data = NULL, "
+    "lease_owner = NULL, lease_until = NULL, last_step = %s, last_code = %s, last_error = %s"
+)
+_RETRY_SET = (
+    "attempts = attempts + 1, last_attempt_at = %s, next_attempt_at = %s, lease_owner = NULL, "
+    "lease_until = NULL, last_step = %s, last_code = %s, last_error = %s"
+)
+_FAILED_SET = (
+    "status = %s, attempts = attempts + 1, last_attempt_at = %s, lease_owner = NULL, "
+    "lease_until = NULL, last_step = %s, last_code = %s, last_error = %s"
+)
+# A message that was not attempted (an outage's probe refused at connect): its next try is
+# scheduled and the reason shown, its attempt count stays as it was.
+_UNTRIED_SET = (
+    "next_attempt_at = %s, lease_owner = NULL, lease_until = NULL, last_step = %s, "
+    "last_code = %s, last_error = %s"
+)
+
+
+@dataclass(slots=True)
+class ClaimedRow:
+    """What the worker needs of a row: the envelope and the bytes, no model instance."""
+
+    id: int
+    mail_from: str
+    rcpt_tos: list[str]
+    data: bytes
+    attempts: int
+    message_id: str
+    created_at: datetime
+
+
+# sent / retry / failed: an attempt; untried: a probe the server refused before any session
+# (an outage), which spends none of the message's attempts.
+Result = Literal["sent", "retry", "failed", "untried"]
+
+
+@dataclass(slots=True)
+class Outcome:
+    """One attempt's result, recorded in bulk with the rest of its batch."""
+
+    row_id: int
+    result: Result
+    at: datetime
+    step: str = ""
+    code: int | None = None
+    error: str = ""
+    next_attempt_at: datetime | None = None
+
+
+def _aware(value: Any) -> datetime:
+    """A timestamp column from raw SQL: a datetime (PostgreSQL) or ISO text (SQLite)."""
+    dt = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
+
+
+def local_owner_dead(owner: str, host: str) -> bool:
+    """True if `owner` ("host:pid:random") names a process of this host that no longer runs.
+
+    Hostnames must be unique per machine (or container) for this; a pid that is alive, even if
+    reused by another program, keeps the lease until it runs out: the safe direction."""
+    parts = owner.split(":")
+    if len(parts) != 3 or parts[0] != host or not parts[1].isdigit():
+        return False
+    pid = int(parts[1])
+    if pid == os.getpid():
+        return False  # another Worker in this process (tests, serve + worker): still alive
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # exists, owned by another user
+    return False
+
+
+def _close_connection() -> None:
+    # A function, not `connection.close`: the proxy must resolve in the database thread.
+    connection.close()
+
+
+def _chunks(ids: Sequence[int]) -> Iterable[tuple[Sequence[int], str]]:
+    for i in range(0, len(ids), _IN_CHUNK):
+        chunk = ids[i : i + _IN_CHUNK]
+        yield chunk, ", ".join(["%s"] * len(chunk))
+
+
+class Claims:
+    """The outbox table as the worker sees it, on its own database thread.
+
+    `held` is what this worker claimed and has not recorded yet: the leases the heartbeat
+    renews. async_commit: PostgreSQL only, see _tune_connection.
+    """
+
+    def __init__(
+        self, owner: str, lease_seconds: float, clock: Clock, *, async_commit: bool = True
+    ) -> None:
+        self.owner = owner
+        self.lease_seconds = lease_seconds
+        self.clock = clock
+        self.async_commit = async_commit
+        self.vendor = connection.vendor
+        self.held: set[int] = set()
+        self._executor: ThreadPoolExecutor | None = None
+        self._tuned: object = None
+
+    # ------------------------------------------------------------------ async side
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run `fn(*args)` on the database thread."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="outbox-db")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(fn, *args))
+
+    async def exchange(self, outcomes: list[Outcome], limit: int) -> list[ClaimedRow]:
+        """Record `outcomes` and claim up to `limit` due rows (none for 0), in one transaction."""
+        rows = await self.call(self._exchange_sync, outcomes, limit)
+        self.held.difference_update(o.row_id for o in outcomes)
+        self.held.update(r.id for r in rows)
+        return rows
+
+    async def release(self, rows: Iterable[ClaimedRow]) -> None:
+        """Give claimed rows back untouched (not started): due again at once for anyone."""
+        ids = [r.id for r in rows]
+        await self.call(self._release_sync, ids)
+        self.held.difference_update(ids)
+
+    async def renew(self) -> None:
+        """Extend the leases of every row held."""
+        if self.held:
+            await self.call(self._renew_sync, list(self.held))
+
+    async def recover_local(self) -> int:
+        """Release leases of dead workers on this host; how many rows were released."""
+        return await self.call(self._recover_local_sync)
+
+    async def has_queued(self) -> bool:
+        return await self.call(self._has_queued_sync)
+
+    async def reset(self) -> None:
+        """Close the thread's connection (after a failed cycle; the next call reconnects)."""
+        await self.call(_close_connection)
+
+    async def aclose(self) -> None:
+        """Close the database connection and the thread."""
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            await asyncio.get_running_loop().run_in_executor(executor, _close_connection)
+            executor.shutdown(wait=False)
+
+    # ------------------------------------------------------------------ database thread
+
+    def _tune_connection(self) -> None:
+        """Per database connection of this thread: PostgreSQL commits without waiting for the
+        WAL flush. Delivery is at least once already: a crash of the database server could
+        lose the last few hundred milliseconds of recorded outcomes, and those messages are
+        sent again, which a lease expiry can do anyway. It trades that for ~3x throughput on
+        disks where fsync is slow (measured: ~18 ms -> ~6 ms per 100-row claim)."""
+        if self.vendor != "postgresql" or not self.async_commit:
+            return
+        connection.ensure_connection()
+        raw = connection.connection
+        if raw is not self._tuned:
+            with connection.cursor() as cur:
+                cur.execute("SET synchronous_commit TO off")
+            self._tuned = raw
+
+    def _dt(self, value: datetime) -> Any:
+        return connection.ops.adapt_datetimefield_value(value)
+
+    def _exchange_sync(self, outcomes: Sequence[Outcome], limit: int) -> list[ClaimedRow]:
+        self._tune_connection()
+        with transaction.atomic():
+            if outcomes:
+                self._record_sync(outcomes)
+            return self._claim_sync(limit) if limit else []
+
+    def _has_queued_sync(self) -> bool:
+        with connection.cursor() as cur:
+            cur.execute(f"SELECT 1 FROM {TABLE} WHERE status = %s LIMIT 1", [Status.QUEUED.value])  # noqa: S608
+            return cur.fetchone() is not None
+
+    def _claim_sync(self, limit: int) -> list[ClaimedRow]:
+        now = self.clock()
+        # PostgreSQL: SKIP LOCKED lets concurrent workers claim disjoint rows without waiting.
+        # SQLite: the statement holds the database's single write lock, so claims serialize.
+        lock = " FOR UPDATE SKIP LOCKED" if self.vendor == "postgresql" else ""
+        sql = (
+            f"UPDATE {TABLE} SET lease_owner = %s, lease_until = %s "  # noqa: S608
+            f"WHERE id IN (SELECT id FROM {TABLE} WHERE status = %s AND next_attempt_at <= %s "
+            "AND (lease_until IS NULL OR lease_until < %s) "
+            f"ORDER BY next_attempt_at LIMIT %s{lock}) "
+            "RETURNING id, mail_from, rcpt_tos, data, attempts, message_id, created_at"
+        )
+        until = self._dt(now + timedelta(seconds=self.lease_seconds))
+        params = [self.owner, until, Status.QUEUED.value, self._dt(now), self._dt(now), limit]
+        with connection.cursor() as cur:
+            if self.vendor == "postgresql":
+                # Binary results: bytea as text is hex, twice the bytes to encode, send and
+                # decode for every message claimed (claims took 25% less time). Django's own
+                # cursors bind client-side, which cannot return binary.
+                import psycopg  # here: SQLite deployments never load it
+
+                with connection.wrap_database_errors, psycopg.Cursor(cur.cursor.connection) as raw:
+                    raw.execute(sql, params, binary=True)
+                    fetched = raw.fetchall()
+            else:
+                cur.execute(sql, params)
+                fetched = cur.fetchall()
+        return [
+            ClaimedRow(
+                id=r[0],
+                mail_from=r[1],
+                rcpt_tos=json.loads(r[2]) if isinstance(r[2], str | bytes) else list(r[2]),
+                data=bytes(r[3]),
+                attempts=r[4],
+                message_id=r[5],
+                created_at=_aware(r[6]),
+            )
+            for r in fetched
+        ]
+
+    def _record_sync(self, outcomes: Sequence[Outcome]) -> None:
+        guard = [self.owner, Status.QUEUED.value]
+        sent = Status.SENT.value
+        clean = [o for o in outcomes if o.result == "sent" and not o.error]
+        with transaction.atomic(savepoint=False), connection.cursor() as cur:
+            # The common case, one statement per chunk: every clean send of the batch shares
+            # its values but the id (timestamps differ by the batch's duration at most).
+            for start in range(0, len(clean), _IN_CHUNK):
+                chunk = clean[start : start + _IN_CHUNK]
+                at = self._dt(max(o.at for o in chunk))
+                marks = ", ".join(["%s"] * len(chunk))
+                cur.execute(
+                    f"UPDATE {TABLE} SET {_SENT_SET} WHERE id IN ({marks}) AND {_GUARD}",  # noqa: S608
+                    [sent, at, at, "", None, "", *(o.row_id for o in chunk), *guard],
+                )
+            by_kind: dict[str, list[list[Any]]] = {}
+            for o in outcomes:
+                if o.result == "sent" and not o.error:
+                    continue
+                at, last = self._dt(o.at), [o.step, o.code, o.error, o.row_id, *guard]
+                if o.result == "sent":
+                    by_kind.setdefault(_SENT_SET, []).append([sent, at, at, *last])
+                elif o.result == "retry":
+                    then = self._dt(o.next_attempt_at or o.at)
+                    by_kind.setdefault(_RETRY_SET, []).append([at, then, *last])
+                elif o.result == "failed":
+                    by_kind.setdefault(_FAILED_SET, []).append([Status.FAILED.value, at, *last])
+                else:
+                    then = self._dt(o.next_attempt_at or o.at)
+                    by_kind.setdefault(_UNTRIED_SET, []).append([then, *last])
+            for assignments, params in by_kind.items():
+                cur.executemany(
+                    f"UPDATE {TABLE} SET {assignments} WHERE id = %s AND {_GUARD}",  # noqa: S608
+                    params,
+                )
+        if len(clean) < len(outcomes):  # bounces at RCPT, deferrals (never for clean sends)
+            after_delivery.after_attempts(outcomes)
+
+    def _release_sync(self, ids: Sequence[int]) -> None:
+        self._tune_connection()
+        with connection.cursor() as cur:
+            for chunk, marks in _chunks(ids):
+                cur.execute(
+                    f"UPDATE {TABLE} SET lease_owner = NULL, lease_until = NULL "  # noqa: S608
+                    f"WHERE id IN ({marks}) AND lease_owner = %s",
+                    [*chunk, self.owner],
+                )
+
+    def _recover_local_sync(self) -> int:
+        host = self.owner.split(":", 1)[0]
+        with connection.cursor() as cur:
+            cur.execute(
+                f"SELECT DISTINCT lease_owner FROM {TABLE} "  # noqa: S608
+                "WHERE status = %s AND lease_owner LIKE %s",
+                [Status.QUEUED.value, host + ":%"],
+            )
+            owners = [r[0] for r in cur.fetchall()]
+        dead = [o for o in owners if o != self.owner and local_owner_dead(o, host)]
+        released = 0
+        with connection.cursor() as cur:
+            for owner in dead:
+                cur.execute(
+                    f"UPDATE {TABLE} SET lease_owner = NULL, lease_until = NULL "  # noqa: S608
+                    "WHERE lease_owner = %s AND status = %s",
+                    [owner, Status.QUEUED.value],
+                )
+                released += cur.rowcount
+        return released
+
+    def _renew_sync(self, ids: Sequence[int]) -> None:
+        self._tune_connection()
+        until = self._dt(self.clock() + timedelta(seconds=self.lease_seconds))
+        with connection.cursor() as cur:
+            for chunk, marks in _chunks(ids):
+                cur.execute(
+                    f"UPDATE {TABLE} SET lease_until = %s "  # noqa: S608
+                    f"WHERE id IN ({marks}) AND lease_owner = %s",
+                    [until, *chunk, self.owner],
+                )
