@@ -177,3 +177,29 @@ def test_mail_that_is_not_a_report_is_dropped_with_a_count(
     send_report(listener.port, row.mail_from, auto_reply, mail_from="ooo@example.org")
     assert _dropped() == before + 1
     assert Event.objects.count() == 0 and Suppression.objects.count() == 0
+
+
+def test_our_own_send_refused_at_rcpt_is_a_hard_bounce_and_4xx_a_deferral(
+    server: TestSMTPServer,
+) -> None:
+    server.fail_next(550, "5.1.1 <nobody@example.org>: Recipient address rejected", at="rcpt")
+    gone = _update("nobody@example.org")
+    drain()
+    row = OutboxMessage.objects.get(pk=gone.pk)
+    assert row.status == Status.FAILED
+    [event] = Event.objects.filter(message=row)
+    assert (event.type, event.bounce, event.status, event.source) == (
+        EventType.BOUNCED,
+        Bounce.HARD,
+        "5.1.1",
+        "smtp",
+    )
+    assert "Recipient address rejected" in event.diagnostic
+    assert Suppression.objects.get(address="nobody@example.org").reason == Reason.HARD_BOUNCE
+
+    server.fail_next(452, "4.2.2 Mailbox full, try later", at="rcpt")
+    later = _update("full@example.org")
+    drain()
+    [deferred] = Event.objects.filter(message_id=later.pk)
+    assert (deferred.type, deferred.status) == (EventType.DEFERRED, "4.2.2")
+    assert not Suppression.objects.filter(address="full@example.org").exists()

@@ -17,6 +17,7 @@ from sitemail.deliverability.models import Unsubscription
 from sitemail.monitors import repos, runner, service
 from sitemail.monitors.models import ActionRun, CodeMonitor, Repository
 from sitemail.orgs import instance
+from sitemail.orgs.models import Organization, OrganizationMember
 from tests.admin.conftest import AdminClient, sign_in
 from tests.deliverability.bounces import BOUNCE_DOMAIN, drain, send_report
 from tests.monitors.conftest import GitRepo
@@ -45,6 +46,11 @@ class Monitor:
     def __init__(self, owner: User, recipients: list[User], make: Any) -> None:
         self.src: GitRepo = make("acme")
         repos.add(str(self.src.path))
+        # Recipients must be the owner or members of an organization the owner belongs to.
+        org = Organization.objects.create(name="team")
+        OrganizationMember.objects.bulk_create(
+            [OrganizationMember(org=org, user=u) for u in {owner, *recipients}]
+        )
         action = service.ActionSpec(type="email", recipients=[u.pk for u in recipients])
         spec = service.MonitorSpec(description="TODOs", query="type:diff TODO", actions=[action])
         self.monitor = service.create(owner, owner.pk, spec)
