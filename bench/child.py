@@ -36,14 +36,16 @@ def _cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def _configure(port: int) -> None:
+def _configure(port: int, smtp: dict[str, Any] | None = None) -> None:
+    """email.smtp at the sink (no AUTH), or `smtp` as given (bench/auth.py's front)."""
     from sitemail.siteconfig import service
 
     service.patch(
         {
             ("externalURL",): "https://sourcegraph.example.com",
             ("email.address",): "noreply@example.com",
-            ("email.smtp",): {
+            ("email.smtp",): smtp
+            or {
                 "host": "127.0.0.1",
                 "port": port,
                 "authentication": "none",
@@ -73,7 +75,7 @@ def prepare(args: dict[str, Any]) -> dict[str, Any]:
     from sitemail.outbox.models import OutboxMessage
 
     call_command("migrate", verbosity=0)
-    _configure(args["port"])
+    _configure(args["port"], args.get("smtp"))
     OutboxMessage.objects.all().delete()
     n, through_service = args["n"], min(args["n"], args["service"])
     batch = 500

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import sysinfo
+from bench import auth, sysinfo
 from bench.latency import DelayRelay
 from bench.sink import MissingTool, Sink, free_port, smtp_source
 
@@ -51,6 +51,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=100, help="rows per claim")
     p.add_argument("--rss-rows", type=int, default=100000, help="queued rows for the RSS run")
     p.add_argument("--workdir", help="data directories (default: a temporary directory)")
+    p.add_argument(
+        "--auth-compare",
+        action="store_true",
+        help="also run the SQLite worker with AUTH PLAIN and with XOAUTH2 (tokens from a "
+        "loopback OAuth 2.0 endpoint) through an AUTH front to the sink, interleaved per round",
+    )
     p.add_argument(
         "--rtt-ms",
         type=float,
@@ -184,10 +190,16 @@ def run_workers(
     opts: argparse.Namespace,
     n: int,
     port: int | None = None,
+    smtp: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Pre-enqueue n, start `processes` workers, release them together, time the drain.
-    port: where email.smtp points (default the sink; a DelayRelay in front of it)."""
-    prep = _child("prepare", {"port": port or sink.port, "n": n, "service": opts.service}, env)
+    port: where email.smtp points (default the sink; a DelayRelay in front of it); smtp: the
+    whole email.smtp instead (the AUTH front of bench/auth.py)."""
+    prep = _child(
+        "prepare",
+        {"port": port or sink.port, "n": n, "service": opts.service, "smtp": smtp},
+        env,
+    )
     args = json.dumps({"concurrency": opts.concurrency, "batch_size": opts.batch_size})
     procs = [
         subprocess.Popen(
@@ -406,6 +418,7 @@ def run(opts: argparse.Namespace) -> int:
         cases[f"sitemail worker, SQLite, 1 process, {rtt}"] = lambda: run_workers(
             sink, sqlite_env, 1, opts, size["rtt"], port=relay.port
         )
+    front = _auth_cases(cases, sink, sqlite_env, opts, n) if opts.auth_compare else None
     if pg_env is not None:
         for k in (1, 2, 4):
             cases[f"sitemail worker, PostgreSQL, {k} process{'es' if k > 1 else ''}"] = (
@@ -413,6 +426,7 @@ def run(opts: argparse.Namespace) -> int:
             )
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in cases}
     names = list(cases)
+    extra: dict[str, Any] = {}
     try:
         for r in range(warmup + rounds):
             for name, case in cases.items():
@@ -420,8 +434,10 @@ def run(opts: argparse.Namespace) -> int:
                 fig = case()
                 if r >= warmup:
                     runs[name].append(fig)
+        if front is not None:  # before the one-off figures, so a failure there keeps it
+            extra["auth_compare"] = _auth_report(runs, front)
+            print(f"auth compare: {json.dumps(extra['auth_compare'])}", file=sys.stderr)
         print("enqueue, first delivery, sendTestEmail, RSS", file=sys.stderr)
-        extra: dict[str, Any] = {}
         count = 3 if smoke else 30
         extra["first_delivery_ms"] = {
             "SQLite, worker in the enqueuing process (on_commit wake)": _latency(
@@ -452,6 +468,9 @@ def run(opts: argparse.Namespace) -> int:
     finally:
         if relay is not None:
             relay.stop()
+        if front is not None:
+            front[0].stop()
+            front[1].stop()
         sink.stop()
         if not opts.workdir:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -462,6 +481,44 @@ def run(opts: argparse.Namespace) -> int:
     _print(report)
     print(f"\nwritten: {opts.json}")
     return 0
+
+
+AUTH_CASES = {m: f"sitemail worker, SQLite, 1 process, AUTH {m} (front)" for m in auth.MECHANISMS}
+
+
+def _auth_cases(
+    cases: dict[str, Callable[[], dict[str, Any]]],
+    sink: Sink,
+    env: dict[str, str],
+    opts: argparse.Namespace,
+    n: int,
+) -> tuple[auth.AuthFront, auth.TokenServer]:
+    """PLAIN and XOAUTH2 through the same AUTH front, one after the other in every round."""
+    tokens = auth.TokenServer()
+    front = auth.AuthFront(sink.port, tokens)
+    for mechanism, name in AUTH_CASES.items():
+        smtp = auth.smtp_doc(front.port, mechanism, tokens.url)
+        cases[name] = lambda smtp=smtp: run_workers(  # type: ignore[misc]
+            sink, env, 1, opts, n, smtp=smtp
+        )
+    return front, tokens
+
+
+def _auth_report(
+    runs: dict[str, list[dict[str, Any]]], front: tuple[auth.AuthFront, auth.TokenServer]
+) -> dict[str, Any]:
+    """Per round, XOAUTH2's rate over PLAIN's (the two ran back to back); and the medians."""
+    plain = [f["rate"] for f in runs[AUTH_CASES["PLAIN"]]]
+    xoauth2 = [f["rate"] for f in runs[AUTH_CASES["XOAUTH2"]]]
+    ratios = [x / p for x, p in zip(xoauth2, plain, strict=True)]
+    return {
+        "plain_rate": _summary(plain),
+        "xoauth2_rate": _summary(xoauth2),
+        "xoauth2_vs_plain_per_round": ratios,
+        "xoauth2_vs_plain_median": statistics.median(ratios),
+        "token_requests": front[1].requests,
+        "auths": front[0].auths,
+    }
 
 
 def _report(
@@ -520,6 +577,10 @@ def _report(
             v["p50"] <= 200 for k, v in extra["first_delivery_ms"].items() if "poll" not in k
         ),
     }
+    if "auth_compare" in extra:
+        targets["XOAUTH2 within 5% of PLAIN"] = (
+            extra["auth_compare"]["xoauth2_vs_plain_median"] >= 0.95
+        )
     if pg1 and pg2:
         targets["pg_2_workers >= 1.6x one"] = pg2["rate"]["median"] >= 1.6 * pg1["rate"]["median"]
     return {
@@ -582,5 +643,14 @@ def _print(report: dict[str, Any]) -> None:
         f"worker peak RSS draining {rss['queued_rows']} queued rows ({rss['database']}): "
         f"{rss['peak_rss_mb']:.0f} MB"
     )
+    if "auth_compare" in report:
+        a = report["auth_compare"]
+        rounds = ", ".join(f"{r:.3f}" for r in a["xoauth2_vs_plain_per_round"])
+        print(
+            f"AUTH PLAIN {a['plain_rate']['median']:.0f} msg/s, XOAUTH2 "
+            f"{a['xoauth2_rate']['median']:.0f} msg/s: XOAUTH2/PLAIN per round {rounds} "
+            f"(median {a['xoauth2_vs_plain_median']:.3f}); {a['token_requests']} token "
+            f"request(s), AUTHs {a['auths']}"
+        )
     for name, ok in report["targets"].items():
         print(f"  target {name}: {'holds' if ok else 'MISSED'}")

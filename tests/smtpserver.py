@@ -36,11 +36,13 @@ A server made with TestSMTPServer(...) and not started holds its port without li
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import email
 import email.policy
 import hashlib
 import hmac
+import json
 import os
 import random
 import re
@@ -66,6 +68,11 @@ from sitemail.siteconfig.typed import SMTPConfig
 ServerTLS = Literal["none", "starttls", "implicit"]
 CertKind = Literal["trusted", "untrusted", "wrong-host"]
 ALL_MECHANISMS: tuple[str, ...] = ("PLAIN", "LOGIN", "CRAM-MD5")
+# Offered only when asked for, with oauth=: a check(user, token) -> None | failure reply
+# (tests/oauthserver.py TokenEndpoint.check accepts only tokens it issued, while valid).
+OAUTH_MECHANISMS: tuple[str, ...] = ("XOAUTH2", "OAUTHBEARER")
+_KNOWN_MECHANISMS = ALL_MECHANISMS + OAUTH_MECHANISMS
+TokenCheck = Callable[[str, str], "str | None"]
 HOST = "127.0.0.1"
 # <local@domain> in printable ASCII, nothing to unquote: what mail/build.py writes.
 _PLAIN_ADDRESS = re.compile(r"\s*<([A-Za-z0-9!#$%&'*+\-./=?^_`{|}~]+@[A-Za-z0-9.\-]+)>")
@@ -94,6 +101,7 @@ class Received:
 class _Auth:
     mechanism: str
     login: str
+    token: str | None = None  # the bearer token it presented (XOAUTH2/OAUTHBEARER)
 
 
 # --------------------------------------------------------------------------- certificates
@@ -396,6 +404,8 @@ class _Handler:
         if reply is not None:
             return reply or None
         auth = session.auth_data if isinstance(session.auth_data, _Auth) else None
+        if auth is not None and auth.token is not None:
+            self.owner._record_token(auth.token)
         record = Received(
             mail_from=envelope.mail_from or "",
             rcpt_tos=list(envelope.rcpt_tos),
@@ -430,6 +440,47 @@ class _Handler:
                 return AuthResult(success=True, auth_data=_Auth("CRAM-MD5", user))
         # handled=False makes aiosmtpd answer 535 itself (handled=True would send nothing).
         return AuthResult(success=False, handled=False)
+
+    async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:
+        return await self._bearer(server, args, "XOAUTH2")
+
+    async def auth_OAUTHBEARER(self, server: SMTP, args: list[str]) -> AuthResult:
+        return await self._bearer(server, args, "OAUTHBEARER")
+
+    async def _bearer(self, server: SMTP, args: list[str], mechanism: str) -> AuthResult:
+        """XOAUTH2 ("user=..^Aauth=Bearer ..^A^A") or RFC 7628 ("n,a=..,^Aauth=...^A^A");
+        a refused token gets the error challenge (334 + JSON), then the failure reply."""
+        if len(args) > 1:  # aiosmtpd passes [mechanism, initial response]
+            blob: Any = args[1].encode()
+        else:
+            blob = await server.challenge_auth("", encode_to_b64=False)
+            if not isinstance(blob, bytes):
+                return AuthResult(success=False, handled=True)
+        try:
+            text = base64.b64decode(blob, validate=True).decode()
+        except (ValueError, UnicodeDecodeError):
+            await server.push("501 5.5.2 Cannot decode response")
+            return AuthResult(success=False, handled=True)
+        fields = dict(f.split("=", 1) for f in text.split("\x01") if "=" in f)
+        if mechanism == "XOAUTH2":
+            user = fields.get("user", "")
+        else:
+            gs2 = text.split("\x01", 1)[0]  # "n,a=user,"
+            user = next((p[2:] for p in gs2.split(",") if p.startswith("a=")), "")
+            user = user.replace("=2C", ",").replace("=3D", "=")
+        auth = fields.get("auth", "")
+        token = auth[7:] if auth.startswith("Bearer ") else ""
+        check = self.owner.oauth
+        refusal = check(user, token) if check is not None else "535 5.7.3 no token checker"
+        if refusal is None:
+            return AuthResult(success=True, auth_data=_Auth(mechanism, user, token))
+        self.owner._record_refused(token)
+        challenge = json.dumps({"status": "401", "schemes": "bearer", "scope": "https://mail/"})
+        reply = await server.challenge_auth(challenge)  # RFC 7628 3.2.2
+        if not isinstance(reply, bytes):
+            return AuthResult(success=False, handled=True)
+        await server.push(refusal)
+        return AuthResult(success=False, handled=True)
 
 
 def _drop(server: SMTP) -> None:
@@ -477,6 +528,7 @@ class TestSMTPServer:
         pipelining: bool = False,
         max_connections: int | None = None,
         reject_recipients: Iterable[str] = (),
+        oauth: TokenCheck | None = None,
         cert: CertKind = "trusted",
         ca: TestCA | None = None,
         hostname: str = "mail.test",
@@ -485,7 +537,7 @@ class TestSMTPServer:
     ) -> None:
         self.tls: ServerTLS = tls
         self.auth_mechanisms = tuple(m.upper() for m in auth)
-        unknown = set(self.auth_mechanisms) - set(ALL_MECHANISMS)
+        unknown = set(self.auth_mechanisms) - set(_KNOWN_MECHANISMS)
         if unknown:
             raise ValueError(f"unknown mechanisms {sorted(unknown)}")
         self.users = dict(users if users is not None else {"user": "pass"})
@@ -497,6 +549,9 @@ class TestSMTPServer:
         self.peak_sessions = 0
         self._admitted: set[_RecordingSMTP] = set()
         self.reject_recipients = set(reject_recipients)
+        self.oauth = oauth
+        self.tokens_used: Counter[str] = Counter()  # bearer tokens of delivered messages
+        self.tokens_refused: list[str] = []
         # Enforced in handle_MAIL: aiosmtpd's own auth_required warns without auth_require_tls.
         self.auth_required = auth_required
         self.host = bind
@@ -512,7 +567,9 @@ class TestSMTPServer:
         kwargs: dict[str, Any] = {
             "server_hostname": hostname,
             "authenticator": self._authenticate,
-            "auth_exclude_mechanism": [m for m in ALL_MECHANISMS if m not in self.auth_mechanisms],
+            "auth_exclude_mechanism": [
+                m for m in _KNOWN_MECHANISMS if m not in self.auth_mechanisms
+            ],
             "enable_SMTPUTF8": True,
             "ready_timeout": 10.0,
         }
@@ -748,6 +805,14 @@ class TestSMTPServer:
                 return AuthResult(success=True, auth_data=_Auth(mechanism, login))
         # handled=False: aiosmtpd then answers 535 (the default handled=True answers nothing).
         return AuthResult(success=False, handled=False)
+
+    def _record_token(self, token: str) -> None:
+        with self._lock:
+            self.tokens_used[token] += 1
+
+    def _record_refused(self, token: str) -> None:
+        with self._lock:
+            self.tokens_refused.append(token)
 
     def _connection_made(self, smtp: _RecordingSMTP) -> None:
         with self._lock:

@@ -94,3 +94,50 @@ def test_send_test_email_prints_exact_strings(
     server.fail_next(550, "5.1.1 no such user", at="rcpt")
     code, out, _ = run(capsys, "send-test-email", "gone@example.com")
     assert code == 1 and out.startswith("Failed to send test email: mail: ") and "550" in out
+
+
+def test_users_create_without_password_prints_the_set_password_link(
+    capsys: pytest.CaptureFixture[str], smtp_server: Any
+) -> None:
+    code, out, _ = run(capsys, "users", "create", "eve", "--email", "eve@example.com")
+    assert code == 0 and "Set the password with this link" in out
+    link = out.strip().splitlines()[-1]
+    assert "/password-reset?userID=" in link and "code=" in link
+    code, _, err = run(
+        capsys, "users", "create", "fay", "--email", "fay@example.com", "--send-email"
+    )
+    assert code == 1 and "--send-email: email is disabled (set email.smtp)" in err
+
+    server = smtp_server(tls="none", auth=())
+    service.update(
+        service.current().id,
+        json.dumps({"email.address": "noreply@example.com", "email.smtp": server.site_config()}),
+    )
+    code, out, _ = run(
+        capsys, "users", "create", "gus", "--email", "gus@example.com", "--send-email"
+    )
+    assert code == 0 and "Emailed a set-password link to gus@example.com." in out
+    assert "code=" not in out  # the link went by email only
+
+
+def test_mistyped_command_suggests_the_nearest(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "sevre")
+    assert code == 2 and "unknown command 'sevre'; did you mean 'serve'?" in err
+    code, _, err = run(capsys, "users", "craete", "x")
+    assert code == 2 and "did you mean 'create'?" in err
+
+
+def test_nested_email_config_names_the_flat_keys_in_cli_and_api(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    doc = tmp_path / "nested.json"
+    doc.write_text(json.dumps({"email": {"address": "a@example.com", "smtp": {"host": "h"}}}))
+    expected = (
+        'email: keys are flat, not nested objects; move "address" to the top-level key '
+        '"email.address", "smtp" to the top-level key "email.smtp";'
+    )
+    code, _, err = run(capsys, "config", "set", str(doc))
+    assert code == 1 and expected in err
+    with pytest.raises(service.SiteConfigError) as info:
+        service.update(service.current().id, doc.read_text())  # what the API's mutation calls
+    assert any(expected in p for p in info.value.problems)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import difflib
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 CATCHER_PORT = 2525
 
@@ -70,6 +72,7 @@ def cmd_worker(args: argparse.Namespace) -> None:
 
 
 def cmd_users_create(args: argparse.Namespace) -> None:
+    from sitemail.accounts import notify, passwords
     from sitemail.accounts.users import create_user
 
     user = create_user(
@@ -81,6 +84,18 @@ def cmd_users_create(args: argparse.Namespace) -> None:
     )
     role = "site admin" if user.site_admin else "user"
     print(f"Created {role} {user.username} <{args.email}> (id {user.pk})")
+    if args.password:
+        return
+    # No password: the account is usable only through a set-password link.
+    url = passwords.new_reset_url(user)
+    if args.send_email:
+        if not notify.email_enabled():
+            raise CLIError("--send-email: email is disabled (set email.smtp); the link is: " + url)
+        notify.send("set_password", args.email, {"username": user.username, "url": url})
+        print(f"Emailed a set-password link to {args.email}.")
+    else:
+        print("Set the password with this link (or pass --send-email to mail it):")
+        print(url)
 
 
 def cmd_tokens_create(args: argparse.Namespace) -> None:
@@ -181,13 +196,30 @@ def cmd_orgs_invite(args: argparse.Namespace) -> None:
     entries = bulk.entries_of(lines)
     with Progress(transient=True) as progress:
         task = progress.add_task(f"Inviting to {org.name}", total=len(entries))
-        summary = bulk.invite_all(sender, org, entries, lambda _: progress.advance(task))
-    print(f"Sent {len(summary.sent)} invitation email(s) to join {org.name} as {sender.username}.")
+
+        def advance(_: str) -> None:
+            progress.advance(task)
+            progress.update(task, description=f"Inviting to {org.name}: {counts(summary)}")
+
+        summary = bulk.Summary()
+        bulk.invite_all(sender, org, entries, advance, resend=args.resend, summary=summary)
+    print(f"{counts(summary)} (inviting to {org.name} as {sender.username}).")
     if summary.invited_without_email:
         print(f"Invited {len(summary.invited_without_email)} without email (email disabled).")
-    print(f"Skipped {len(summary.skipped)}:")
-    for entry, reason in summary.skipped:
-        print(f"  {entry}: {reason}")
+    if summary.resent:
+        print(f"Resent {len(summary.resent)} pending invitation(s) with a new expiry.")
+    for title, rows in (("Skipped", summary.skipped), ("Failed", summary.failed)):
+        if rows:
+            print(f"{title} {len(rows)}:")
+            for entry, reason in rows:
+                print(f"  {entry}: {reason}")
+
+
+def counts(summary: Any) -> str:
+    return (
+        f"sent {len(summary.sent) + len(summary.resent)}, skipped {len(summary.skipped)}, "
+        f"failed {len(summary.failed)}"
+    )
 
 
 def cmd_bounces_serve(args: argparse.Namespace) -> None:
@@ -207,8 +239,21 @@ def cmd_mailcatcher(args: argparse.Namespace) -> None:
 # --- parser ---------------------------------------------------------------------------------
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, and a mistyped command gets the nearest one suggested."""
+
+    def error(self, message: str) -> NoReturn:
+        found = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if found:
+            choices = re.findall(r"'([^']*)'", found.group(2))
+            near = difflib.get_close_matches(found.group(1), choices, n=1, cutoff=0.5)
+            if near:
+                message = f"unknown command '{found.group(1)}'; did you mean '{near[0]}'?"
+        super().error(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sitemail", description=__doc__)
+    parser = Parser(prog="sitemail", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(
@@ -248,8 +293,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("create", cmd_users_create, "create a user with a verified primary email", users)
     p.add_argument("username")
     p.add_argument("--email", required=True)
-    p.add_argument("--password")
+    p.add_argument("--password", help="without it, a set-password link is printed")
     p.add_argument("--site-admin", action="store_true")
+    p.add_argument("--send-email", action="store_true", help="email the set-password link instead")
 
     tokens = add("tokens", lambda a: None, "manage access tokens").add_subparsers(
         dest="sub", required=True
@@ -307,6 +353,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("org")
     p.add_argument("--from-file", required=True, help="one address or username a line")
     p.add_argument("--sender", help="username sending the invitations (default: a site admin)")
+    p.add_argument(
+        "--resend",
+        action="store_true",
+        help="send pending invitations again (new expiry) instead of skipping them",
+    )
 
     bounces = add("bounces", lambda a: None, "bounces and complaints by mail").add_subparsers(
         dest="sub", required=True

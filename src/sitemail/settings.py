@@ -28,6 +28,8 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+# Encrypts OAuth 2.0 tokens at rest (smtp/oauth/crypto.py); unset: derived from SECRET_KEY.
+OAUTH_TOKEN_KEY = os.environ.get("SITEMAIL_OAUTH_TOKEN_KEY", "")
 DEBUG = os.environ.get("SITEMAIL_DEBUG", "") == "1"
 ALLOWED_HOSTS = ["*"]
 
@@ -81,6 +83,7 @@ INSTALLED_APPS = [
     "sitemail.accounts",
     "sitemail.accounts.external",
     "sitemail.outbox",
+    "sitemail.smtp.oauth",
     "sitemail.web",
     "sitemail.api",
     "sitemail.catcher",
@@ -145,6 +148,11 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
         # aiosmtpd logs every SMTP command at INFO; the catcher logs one line per message instead.
         "mail.log": {"level": "WARNING"},
+        # SECURITY: json-five logs every parsed node at DEBUG, secrets of the site config
+        # included (passwords, client secrets): never below INFO, whatever the root level.
+        "json5": {"level": "INFO"},
+        # httpx logs each request's URL at INFO; token requests carry secrets only in bodies.
+        "httpx": {"level": "WARNING"},
     },
 }
 

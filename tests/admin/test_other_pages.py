@@ -14,7 +14,7 @@ from django.utils import timezone
 from sitemail.accounts import tokens
 from sitemail.accounts.models import User
 from sitemail.accounts.users import create_user
-from sitemail.mail.kinds import builtin_kinds
+from sitemail.mail.kinds import previewable_kinds
 from sitemail.outbox.models import OutboxMessage, Status
 from sitemail.siteconfig import service as siteconfig
 from tests.admin.conftest import AdminClient, set_document, site_doc
@@ -42,12 +42,14 @@ def test_every_kind_is_previewed_with_overrides_and_their_problems(admin: AdminC
     )
     page = text_of(admin.get("/site-admin/email-templates"))
     shown = re.findall(r'data-kind="([\w-]+)"', page)
-    assert shown == builtin_kinds() and "test_email" in shown
+    assert shown == previewable_kinds() and "test_email" in shown and "django" not in shown
     reset = page[page.index('data-kind="reset_password"') :]
     reset = reset[: reset.index("</iframe>")]
     assert "overridden by email.templates.resetPassword" in reset
     assert "Custom reset for sg.example.com" in reset
     assert 'unknown variable "Nope"' in reset
+    assert "https://sg.example.com/password-reset?code=x" in reset  # sample links: externalURL
+    assert "sourcegraph.example.com" not in page
     test = page[page.index('data-kind="test_email"') :]
     assert "TEST: email sent from" in test and "<pre>" in test
 

@@ -30,6 +30,7 @@ def test_delivery_benchmark_smoke_runs_and_reports(tmp_path: Path) -> None:
             "bench",
             "delivery",
             "--smoke",
+            "--auth-compare",
             "--json",
             str(out),
             "--workdir",
@@ -61,6 +62,11 @@ def test_delivery_benchmark_smoke_runs_and_reports(tmp_path: Path) -> None:
     (fd,) = report["first_delivery_ms"].values()
     assert fd["count"] == 3 and fd["p50"] < 5000
     assert "sitemail worker, SQLite, 1 process" in proc.stdout
+    # PLAIN and XOAUTH2 through the AUTH front: every message authenticated, one token.
+    auth = report["auth_compare"]
+    assert auth["plain_rate"]["median"] > 0 and auth["xoauth2_rate"]["median"] > 0
+    assert auth["token_requests"] == 1 and auth["auths"]["refused"] == 0
+    assert auth["auths"]["XOAUTH2"] >= 1 and auth["auths"]["PLAIN"] >= 1
     assert set(report["targets"]) >= {
         "sqlite_vs_limit >= 0.20",
         "enqueue >= 2000/s (each database)",

@@ -54,7 +54,7 @@ def test_panel_shows_each_verdict_and_fix(
         row = page.locator(f'#sender-auth-checks tr[data-check="{name}"]')
         expect(row.locator(".sa-verdict")).to_have_text(verdict)
         expect(row).to_contain_text(text)
-    expect(page.locator('tr[data-check="DKIM"] .sa-hint')).to_contain_text(
+    expect(page.locator('tr[data-check="DKIM"] .sa-fix')).to_contain_text(
         dkim.load_key(rsa_pem).public_b64[:40]
     )
     assert "PRIVATE KEY" not in page.content()

@@ -91,15 +91,26 @@ def test_cli_bulk_invite_reports_and_never_sends_twice(
         cli.build_parser().parse_args(["orgs", "invite", "acme", "--from-file", str(emails)])
     )
     out = capsys.readouterr().out
-    assert "Sent 3 invitation email(s)" in out
-    assert "Skipped 1:" in out and "not-an-address@" in out
+    assert "sent 3, skipped 0, failed 1 (inviting to acme as admin)." in out
+    assert "Failed 1:" in out and "not-an-address@" in out
     assert len(received(mail, 3)) == 3
 
     cli.cmd_orgs_invite(
         cli.build_parser().parse_args(["orgs", "invite", "acme", "--from-file", str(emails)])
     )
     out = capsys.readouterr().out
-    assert "Sent 0 invitation email(s)" in out and "Skipped 4:" in out
+    assert "sent 0, skipped 3, failed 1" in out and "Skipped 3:" in out
     assert "pending invitation" in out
     assert OrganizationInvitation.objects.count() == 3
     assert len(received(mail, 3)) == 3
+
+    # --resend sends the pending ones again (new expiry), still one invitation each.
+    cli.cmd_orgs_invite(
+        cli.build_parser().parse_args(
+            ["orgs", "invite", "acme", "--from-file", str(emails), "--resend"]
+        )
+    )
+    out = capsys.readouterr().out
+    assert "sent 3, skipped 0, failed 1" in out and "Resent 3 pending invitation(s)" in out
+    assert OrganizationInvitation.objects.count() == 3
+    assert len(received(mail, 6)) == 6

@@ -38,6 +38,12 @@ _headers = st.lists(
     max_size=3,
 )
 
+_oauth = st.sampled_from(
+    [{"provider": "microsoft", "tenantID": "t", "clientID": "c", "clientSecret": "s"},
+     {"clientID": "c"}, {"provider": "google", "serviceAccountKey": "{}"},
+     {"tokenURL": "http://idp.example.com/t", "clientID": "c", "clientSecret": "s"}]
+)  # fmt: skip
+
 
 @st.composite
 def smtp_docs(draw: st.DrawFn) -> dict[str, Any]:
@@ -50,6 +56,7 @@ def smtp_docs(draw: st.DrawFn) -> dict[str, Any]:
         ("domain", _domains),
         ("additionalHeaders", _headers),
         ("timeout", st.sampled_from([0.5, 30])),
+        ("oauth", _oauth),
     ):
         if draw(st.booleans()):
             smtp[key] = draw(values)

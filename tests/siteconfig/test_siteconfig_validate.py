@@ -56,8 +56,8 @@ def test_port_as_string() -> None:
 def test_bad_enum_lists_the_allowed_values() -> None:
     [message] = errors_of(doc(authentication="plain"))
     assert message.startswith(
-        'email.smtp.authentication: "plain" is not one of "PLAIN", "CRAM-MD5", "none", "LOGIN" '
-        '(did you mean "PLAIN"? case matters)'
+        'email.smtp.authentication: "plain" is not one of "PLAIN", "CRAM-MD5", "none", "LOGIN", '
+        '"XOAUTH2", "OAUTHBEARER" (did you mean "PLAIN"? case matters)'
     )
     [message] = errors_of(doc(tls="ssl"))
     assert message.startswith(

@@ -10,7 +10,7 @@ from django.core import signing
 from django.db import transaction
 from django.utils import timezone
 
-from sitemail.accounts import emails, notify, passwords
+from sitemail.accounts import emails, mailbudget, notify, passwords
 from sitemail.accounts.models import User, UserEmail, VerifiedBy
 from sitemail.accounts.users import UserError, create_user
 from sitemail.siteconfig import service as siteconfig
@@ -34,6 +34,8 @@ def sign_up(username: str, email: str, password: str) -> User:
     if not settings.auth.builtin_enabled:  # SSO-only site: accounts come from the providers
         raise UserError(SIGNUP_DISABLED)
     passwords.check_new_password(password)
+    if settings.email.enabled and User.objects.exists():
+        mailbudget.spend(None, "verify_email")  # anonymous: sign-ups in a burst are mail too
     with transaction.atomic():
         first = not User.objects.exists()
         if not first and not settings.auth.allow_signup:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import math
+from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from sitemail.accounts import codes, notify, ratelimit
+from sitemail.accounts import codes, mailbudget, notify, ratelimit
 from sitemail.accounts.models import User, UserEmail, VerifiedBy
 from sitemail.accounts.users import UserError, normalize_email, require_admin, require_self_or_admin
 from sitemail.deliverability import suppression
@@ -68,6 +69,8 @@ def add(actor: User | None, user: User, email: str) -> UserEmail:
     """addUserEmail: an unverified address, a verification email, a notice to the primary."""
     require_self_or_admin(actor, user)
     address = normalize_email(email)
+    if notify.email_enabled():
+        mailbudget.spend(actor, "verify_email")
     with transaction.atomic():
         if UserEmail.objects.filter(user=user, email__iexact=address).exists():
             raise UserError(f"email: {address!r} is already an email address of this user")
@@ -158,9 +161,27 @@ def set_verified(actor: User | None, user: User, email: str, verified: bool) -> 
                 other.save(update_fields=["is_primary"])
 
 
+class TooRecent(UserError):
+    """TOO_RECENT (the exact API string), knowing when a new email may be sent."""
+
+    def __init__(self, retry_at: datetime) -> None:
+        super().__init__(TOO_RECENT)
+        self.retry_at = retry_at
+
+    def advice(self) -> str:
+        """For pages: the API string, then when to try again."""
+        seconds = max(1, math.ceil((self.retry_at - timezone.now()).total_seconds()))
+        return (
+            f"{TOO_RECENT}: try again in {seconds} second{'s' if seconds != 1 else ''} "
+            f"(after {self.retry_at:%H:%M:%S} UTC)."
+        )
+
+
 def resend(actor: User | None, user: User, email: str) -> None:
     """resendVerificationEmail: no-op when verified; at most once a minute per address."""
     require_self_or_admin(actor, user)
+    if notify.email_enabled() and not _get(user, email).verified:
+        mailbudget.spend(actor, "verify_email")
     with transaction.atomic():
         row = _get(user, email, lock=True)
         if row.verified:
@@ -169,9 +190,9 @@ def resend(actor: User | None, user: User, email: str) -> None:
             raise UserError(NOT_CONFIGURED)
         sent = row.last_verification_sent_at
         if sent is not None and timezone.now() - sent < RESEND_INTERVAL:
-            raise UserError(TOO_RECENT)
+            raise TooRecent(sent + RESEND_INTERVAL)
         if not send_verification(row):
-            raise UserError(TOO_RECENT)
+            raise TooRecent(timezone.now() + RESEND_INTERVAL)
 
 
 def verify_with_code(email: str, code: str) -> UserEmail:
@@ -189,6 +210,15 @@ def verify_with_code(email: str, code: str) -> UserEmail:
         # The person just read mail at this address: it works again (bounced before or not).
         suppression.clear(row.email)
     return row
+
+
+def verified_by(user: User | None, address: str) -> bool:
+    """True when `address` is a verified address of `user` (a signed-in owner)."""
+    if user is None or not address:
+        return False
+    return UserEmail.objects.filter(
+        user=user, email__iexact=address.strip(), verified_at__isnull=False
+    ).exists()
 
 
 def verify_address_of(user: User, address: str) -> None:

@@ -123,3 +123,23 @@ class AccessToken(models.Model):
 
     def __str__(self) -> str:
         return f"token {self.pk} of {self.user_id}"
+
+
+class MailBudgetEvent(models.Model):
+    """User-caused outbound mail (email.userLimits): one row per email spent, and refusals.
+
+    A refusal row counts the refusals of one user (or of anonymous visitors) for one kind within
+    a minute, so a flood of refused requests adds rows slowly."""
+
+    user = models.ForeignKey(User, null=True, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=64)
+    at = models.DateTimeField()
+    count = models.IntegerField(default=1)
+    refused = models.CharField(max_length=16, default="", blank=True)  # "" or the limit's key
+
+    class Meta:
+        db_table = "email_user_limit_events"
+        indexes = [models.Index(fields=["at"], name="mail_budget_at")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} by {self.user_id} ({self.refused or 'spent'})"

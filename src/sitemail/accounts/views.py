@@ -140,7 +140,13 @@ def api_reset_password_code(request: HttpRequest) -> HttpResponse:
 
 
 def sign_up(request: HttpRequest) -> HttpResponse:
-    context: dict[str, Any] = {"username": "", "email": "", "error": ""}
+    # ?email= pre-fills the address (an invitation's); ?next= returns there afterwards.
+    context: dict[str, Any] = {
+        "username": "",
+        "email": request.GET.get("email", "")[:320],
+        "error": "",
+        "next": _next(request),
+    }
     if request.method == "POST":
         data = _body(request)
         context.update(username=data.get("username", ""), email=data.get("email", ""))
@@ -150,7 +156,15 @@ def sign_up(request: HttpRequest) -> HttpResponse:
             context["error"] = str(exc)
             return _page(request, "sign_up", context, status=400)
         login(request, user, backend=BACKEND)
-        return HttpResponseRedirect("/user/settings/emails")
+        if user.site_admin:  # the first account: lead on to configuring email
+            return HttpResponseRedirect("/?welcome=admin")
+        if context["next"] != "/":
+            return HttpResponseRedirect(context["next"])
+        verified = user.emails.filter(verified_at__isnull=False).exists()
+        return HttpResponseRedirect(
+            "/user/settings/emails" + ("" if verified else "?welcome=verify")
+        )
+    context["first_run"] = not User.objects.exists()
     return _page(request, "sign_up", context)
 
 
@@ -228,9 +242,15 @@ def verify_email(request: HttpRequest) -> HttpResponse:
             request.GET.get("email", ""), request.GET.get("code", "")[:512]
         )
     except UserError as exc:
-        return _page(
-            request, "link_result", {"title": "Email not verified", "error": str(exc)}, 400
+        address = request.GET.get("email", "")[:320]
+        if emails.verified_by(_user(request), address):  # only the owner learns this
+            message = f"Your email address {address} is already verified; nothing more to do."
+            return _page(request, "link_result", {"title": "Email verified", "message": message})
+        error = (
+            f"{exc} If you followed this link before, the address is verified already: "
+            "sign in and open Settings → Emails to check."
         )
+        return _page(request, "link_result", {"title": "Email not verified", "error": error}, 400)
     message = f"Your email address {row.email} is now verified."
     return _page(request, "link_result", {"title": "Email verified", "message": message})
 
@@ -315,6 +335,8 @@ def _emails_page(request: HttpRequest, actor: User, user: User, template: str) -
             context["message"] = _email_action(
                 actor, user, request.POST.get("action", ""), request.POST.get("email", "")[:400]
             )
+        except emails.TooRecent as exc:
+            context["error"], status = exc.advice(), 400
         except UserError as exc:
             context["error"], status = str(exc), 400
     context["emails"] = emails.list_for(actor, user)

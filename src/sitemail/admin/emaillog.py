@@ -7,6 +7,7 @@ import email.policy
 from dataclasses import dataclass
 from email.message import EmailMessage
 
+from sitemail.mail import kinds as kinds_registry
 from sitemail.outbox import log
 from sitemail.outbox.models import OutboxMessage, Status
 from sitemail.siteconfig import service as siteconfig
@@ -46,14 +47,14 @@ def page(
     rows = list(qs.defer("context", "rcpt_tos")[: first + 1])
     has_next = len(rows) > first
     rows = rows[:first]
+    for row in rows:
+        row.kind_title = kinds_registry.get(row.kind).title  # type: ignore[attr-defined]
     return Page(rows, rows[-1].id if has_next and rows else None, has_next)
 
 
-def kinds() -> list[str]:
-    """Kinds for the filter: the registry's template sets plus any seen in the log."""
-    from sitemail.mail.kinds import builtin_kinds
-
-    return sorted(set(builtin_kinds()))
+def kinds() -> list[tuple[str, str]]:
+    """Kinds for the filter, each with its name in words."""
+    return [(name, kinds_registry.get(name).title) for name in kinds_registry.builtin_kinds()]
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class Detail:
 def detail(pk: int) -> Detail:
     """One message: headers and both parts, with reset links and sensitive headers removed."""
     row = OutboxMessage.objects.get(pk=pk)
+    row.kind_title = kinds_registry.get(row.kind).title  # type: ignore[attr-defined]
     if row.purged_at is not None:  # email.log.retentionDays: only the log row is left
         return Detail(row, [], "", "")
     # Until delivery `data` still holds secrets; `redacted_data` is the copy safe to show.

@@ -16,6 +16,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from sitemail.accounts import mailbudget
 from sitemail.deliverability.metrics import DeliverabilityCollector
 from sitemail.outbox.models import OutboxMessage, Status
 
@@ -54,6 +55,15 @@ class OutboxCollector(Collector):
             "Delivery attempts after the first, over all messages in the outbox.",
             value=(retried["n"] or 0) - retried["rows"],
         )
+        refusals = CounterMetricFamily(
+            "sitemail_email_user_limit_refusals",
+            "Emails users tried to cause beyond email.userLimits (last 30 days), by limit.",
+            labels=["limit"],
+        )
+        totals = mailbudget.refusal_totals()
+        for limit in mailbudget.DEFAULTS:
+            refusals.add_metric([limit], totals.get(limit, 0))
+        yield refusals
 
 
 _registry = CollectorRegistry(auto_describe=False)
@@ -75,3 +85,26 @@ def token_allows(authorization: str) -> bool:
         and scheme.lower() == "bearer"
         and hmac.compare_digest(given.strip().encode(), expected.encode())
     )
+
+
+def readable() -> list[dict[str, object]]:
+    """The same metrics for the site-admin page: one row per family, its samples in words.
+
+    Histogram buckets are left out (the raw /metrics has them); counts and sums stay.
+    """
+    from prometheus_client.parser import text_string_to_metric_families
+
+    families: list[dict[str, object]] = []
+    for family in text_string_to_metric_families(exposition().decode()):
+        samples = [
+            {
+                "name": s.name,
+                "labels": ", ".join(f"{k}={v}" for k, v in sorted(s.labels.items())),
+                "value": f"{s.value:g}",
+            }
+            for s in family.samples
+            if not s.name.endswith(("_bucket", "_created"))
+        ]
+        if samples:
+            families.append({"name": family.name, "help": family.documentation, "samples": samples})
+    return families

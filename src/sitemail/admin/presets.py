@@ -39,7 +39,30 @@ PRESETS: tuple[Preset, ...] = (
         "starttls",
         "PLAIN",
         "Use your region's endpoint (email-smtp.<region>.amazonaws.com) and the SMTP "
-        "credentials created in the SES console (not your AWS access keys).",
+        'credentials created in the SES console, or enter an IAM access key under "Amazon SES '
+        'with an IAM access key" below: the IAM secret itself is not the SMTP password.',
+    ),
+    Preset(
+        "google-oauth",
+        "Google Workspace (OAuth 2.0)",
+        "smtp.gmail.com",
+        587,
+        "starttls",
+        "XOAUTH2",
+        "Username: the sending mailbox. Set email.smtp.oauth to "
+        '{"provider": "google", "serviceAccountKey": <the JSON key>} for a service account '
+        "with domain-wide delegation of https://mail.google.com/, or to "
+        '{"provider": "google", "clientID", "clientSecret"} and use Connect account.',
+    ),
+    Preset(
+        "google-app-password",
+        "Google Workspace (app password)",
+        "smtp.gmail.com",
+        587,
+        "starttls",
+        "PLAIN",
+        "Sign in with the mailbox and an app password (needs 2-Step Verification); Google "
+        "refuses the account password itself.",
     ),
     Preset(
         "google",
@@ -73,13 +96,27 @@ PRESETS: tuple[Preset, ...] = (
     ),
     Preset(
         "office365",
-        "Office 365 / Exchange Online",
+        "Office 365 / Exchange Online (OAuth 2.0)",
+        "smtp.office365.com",
+        587,
+        "starttls",
+        "XOAUTH2",
+        "Username: the sending mailbox. Register an app in Microsoft Entra with the "
+        "SMTP.SendAsApp permission (admin consent), register its service principal in Exchange "
+        "Online with access to the mailbox, then set email.smtp.oauth to "
+        '{"provider": "microsoft", "tenantID", "clientID", "clientSecret"}. SMTP AUTH must be '
+        "enabled for the mailbox.",
+    ),
+    Preset(
+        "office365-basic",
+        "Office 365 Basic auth (legacy, being retired)",
         "smtp.office365.com",
         587,
         "starttls",
         "LOGIN",
-        "Sign in with a licensed mailbox; SMTP AUTH must be enabled for it in the Microsoft 365 "
-        "admin center. The From address must be that mailbox (or one it may send as).",
+        "Being retired: Microsoft disables Basic authentication for SMTP AUTH by default from "
+        "the end of December 2026 (MC786329); logins then fail with 535 5.7.139. Use the OAuth "
+        "2.0 preset. Until then: a licensed mailbox and its password, SMTP AUTH enabled for it.",
     ),
 )
 
@@ -190,7 +227,8 @@ def _credentials(data: Mapping[str, str], auth: str) -> dict[tuple[str, ...], An
             values[("email.smtp", name)] = ""
         elif typed and typed != REDACTED:
             values[("email.smtp", name)] = typed
-        elif name == "password" and auth != "none":
+        elif name == "password" and auth != "none" and not rules.uses_oauth(auth):
+            # XOAUTH2/OAUTHBEARER send a token from email.smtp.oauth: no password to keep.
             if not current_form().password_set:
                 raise SiteConfigError(
                     [f'email.smtp.password: authentication "{auth}" needs the password']

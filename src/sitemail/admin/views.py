@@ -19,6 +19,7 @@ from django.http import (
 from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
+from sitemail.accounts import mailbudget
 from sitemail.accounts.models import User
 from sitemail.admin import configedit, emaillog, metrics, presets, previews, status
 from sitemail.admin import users as user_admin
@@ -30,6 +31,7 @@ from sitemail.outbox.test_email import TestEmailOutcome, send_test_email_traced
 from sitemail.siteconfig import service as siteconfig
 from sitemail.siteconfig.errors import SiteConfigError
 from sitemail.smtp.errors import Step
+from sitemail.web.paging import page_of
 
 View = Callable[..., HttpResponseBase]
 
@@ -216,6 +218,7 @@ def email_log(request: HttpRequest) -> HttpResponse:
         next_url=next_url,
         first_url=f"?{urlencode(query)}" if after else "",
         notice=request.GET.get("notice", ""),
+        refusals=mailbudget.recent_refusals(),
     )
 
 
@@ -265,12 +268,13 @@ def email_templates(request: HttpRequest) -> HttpResponse:
 @site_admin
 def users(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "")
-    found = list(user_admin.search(query)[:200])
+    pager = page_of(user_admin.search(query), request)
     return _page(
         request,
         "siteadmin/users.html",
         "users",
-        users=found,
+        users=pager["rows"],
+        pager=pager,
         q=query,
         notice=request.GET.get("notice", ""),
     )
@@ -290,6 +294,12 @@ def user_site_admin(request: HttpRequest, username: str) -> HttpResponse:
         notice = str(exc)
     q = request.POST.get("q", "")
     return HttpResponseRedirect(f"/site-admin/users?{urlencode({'q': q, 'notice': notice})}")
+
+
+@site_admin
+def metrics_page(request: HttpRequest) -> HttpResponse:
+    """The metrics in words for a person; /metrics stays the raw text for Prometheus."""
+    return _page(request, "siteadmin/metrics.html", "metrics", families=metrics.readable())
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:

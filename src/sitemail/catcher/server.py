@@ -11,7 +11,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from asgiref.sync import sync_to_async
 
-from sitemail.catcher.models import CaughtMail
+from sitemail.catcher import service
 
 log = logging.getLogger(__name__)
 
@@ -24,11 +24,8 @@ class CatchingHandler:
         subject = str(
             email.message_from_bytes(data, policy=email.policy.default).get("Subject", "")
         )
-        await sync_to_async(CaughtMail.objects.create, thread_sensitive=False)(
-            mail_from=envelope.mail_from or "",
-            rcpt_tos=list(envelope.rcpt_tos),
-            subject=subject[:998],
-            data=data,
+        await sync_to_async(service.store, thread_sensitive=False)(
+            envelope.mail_from or "", list(envelope.rcpt_tos), subject, data
         )
         log.info("mail catcher: caught %r for %s", subject, ", ".join(envelope.rcpt_tos))
         return "250 OK: caught"

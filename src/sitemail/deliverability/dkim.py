@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import logging
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -18,6 +19,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa, utils
 
 from sitemail.siteconfig.typed import DKIMConfig, SiteSettings
+
+log = logging.getLogger(__name__)
 
 Algorithm = Literal["rsa-sha256", "ed25519-sha256"]
 MIN_RSA_BITS = 2048
@@ -158,9 +161,19 @@ def sign_with(config: DKIMConfig, data: bytes) -> bytes:
 
 
 def sign(settings: SiteSettings, data: bytes) -> bytes:
-    """`data` signed when `email.dkim` is set, else unchanged: the one place enqueue signs."""
+    """`data` signed when `email.dkim` is set, else unchanged: the one place enqueue signs.
+
+    The key was checked when the configuration was read; should dkimpy still refuse, the
+    message goes unsigned (logged) rather than a password reset failing for want of a signature.
+    """
     config = settings.email.dkim
-    return data if config is None else sign_with(config, data)
+    if config is None:
+        return data
+    try:
+        return sign_with(config, data)
+    except (dkim.DKIMException, DKIMKeyError) as exc:
+        log.error("DKIM signing failed, sending unsigned: %s", exc)
+        return data
 
 
 def verify_with_record(data: bytes, record: str) -> bool:

@@ -11,7 +11,7 @@ import asyncio
 import enum
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import dns.asyncresolver
 import dns.exception
@@ -48,7 +48,6 @@ class Check:
     summary: str
     found: tuple[str, ...] = ()
     hint: str = ""
-    details: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:

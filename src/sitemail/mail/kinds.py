@@ -24,6 +24,29 @@ class Kind:
     # Notification mail (the person did not just ask for it): not sent to a suppressed
     # address (bounced, complained). Resets, verifications and security mail always go.
     notification: bool = False
+    # Internal kinds (Django's own send_mail) have no template of their own to preview.
+    internal: bool = False
+
+    @property
+    def title(self) -> str:
+        """The kind in words, for the email log and the previews."""
+        return TITLES.get(self.name) or self.name.replace("_", " ").capitalize()
+
+
+TITLES = {
+    "test_email": "Test email",
+    "django": "Other (Django send_mail)",
+    "reset_password": "Password reset",
+    "set_password": "Set password (new account)",
+    "verify_email": "Email verification",
+    "account_locked": "Account locked (unlock link)",
+    "account_update": "Account update",
+    "access_token_created": "Access token created",
+    "access_token_deleted": "Access token deleted",
+    "org_invitation": "Organization invitation",
+    "instance_invitation": "Invitation to the site",
+    "code_monitor": "Code monitor notification",
+}
 
 
 _REGISTRY: dict[str, Kind] = {}
@@ -43,6 +66,11 @@ def get(name: str) -> Kind:
     return _REGISTRY.get(name) or Kind(name)
 
 
+def previewable_kinds() -> list[str]:
+    """Kinds a site admin may see previewed: every template set but internal ones."""
+    return [name for name in builtin_kinds() if not get(name).internal]
+
+
 def builtin_kinds() -> list[str]:
     """Kinds that ship a template set (found by their `<kind>.subject.txt`)."""
     root = resources.files("sitemail.mail") / "templates"
@@ -55,7 +83,9 @@ def builtin_kinds() -> list[str]:
 
 
 register(Kind("test_email", example={"test_id": "a1b2c"}))
-register(Kind("django", example={"subject": "Hello", "body": "Line one\n\nLine <two>"}))
+register(
+    Kind("django", example={"subject": "Hello", "body": "Line one\n\nLine <two>"}, internal=True)
+)
 # Sourcegraph's `email.templates` keys; their variables are Host, Username and URL.
 _RESET_EXAMPLE = {
     "username": "alice",

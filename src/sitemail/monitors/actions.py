@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from sitemail import outbox
+from sitemail.accounts import mailbudget
 from sitemail.accounts.models import User, UserEmail
 from sitemail.deliverability import unsubscribe
 from sitemail.monitors import access, egress
@@ -131,8 +132,18 @@ def run_email(
     allowed = access.possible_recipients(action.monitor.owner)
     recipients = list(action.recipients.all())
     left = [f"skipped {u.username}: no longer allowed" for u in recipients if u.pk not in allowed]
+    recipients = [u for u in recipients if u.pk in allowed]
+    try:
+        mailbudget.spend(action.monitor.owner, "code_monitor", len(recipients))
+    except mailbudget.OverBudget as exc:
+        return ActionRun.objects.create(
+            action=action,
+            trigger_run_id=trigger_run_id,
+            status=ActionRun.Status.ERROR,
+            message=f"skipped: {exc}",
+        )
     sent, skipped = enqueue_emails(
-        recipients=[u for u in recipients if u.pk in allowed],
+        recipients=recipients,
         description=description,
         query_text=query_text,
         monitor_id=monitor_id,

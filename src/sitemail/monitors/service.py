@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from django.db import transaction
 from django.utils import timezone
 
+from sitemail.accounts import mailbudget
 from sitemail.accounts.models import User
 from sitemail.monitors import actions, egress, git, search
 from sitemail.monitors.access import MonitorError, check_recipients, may_manage
@@ -204,6 +205,7 @@ def send_test_email(actor: User, owner_id: int, description: str, spec: ActionSp
     _check_action(spec, owner)
     if not description.strip():
         raise MonitorError("description: must not be empty")
+    mailbudget.spend(actor, "code_monitor", len(set(spec.recipients)))
     with transaction.atomic():
         sent, skipped = actions.enqueue_emails(
             recipients=list(User.objects.filter(pk__in=list(spec.recipients))),

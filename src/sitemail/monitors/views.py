@@ -17,6 +17,7 @@ from sitemail.monitors import repos, service
 from sitemail.monitors.models import Action, CodeMonitor, Repository
 from sitemail.monitors.query import QueryError
 from sitemail.monitors.search import SearchTimeout
+from sitemail.web.paging import page_of
 
 DEFAULT_QUERY = "type:diff repo:. TODO"
 
@@ -147,9 +148,9 @@ def monitor_list(request: HttpRequest) -> HttpResponse:
     user = _user(request)
     if user is None:
         return _sign_in(request)
-    monitors = service.list_for(user)
-    rows = [(m, m.trigger_runs.first()) for m in monitors]
-    return render(request, "monitors/list.html", {"rows": rows})
+    pager = page_of(service.list_for(user), request)
+    pager["rows"] = [(m, m.trigger_runs.first()) for m in pager["rows"]]
+    return render(request, "monitors/list.html", {"rows": pager["rows"], "pager": pager})
 
 
 def monitor_new(request: HttpRequest) -> HttpResponse:
@@ -225,8 +226,8 @@ def repositories(request: HttpRequest) -> HttpResponse:
     if user is None:
         return _sign_in(request)
     if not user.site_admin:
-        return HttpResponse("must be site admin", status=403, content_type="text/plain")
-    context: dict[str, Any] = {"error": "", "added": None, "url": ""}
+        return render(request, "siteadmin/forbidden.html", {"user": user}, status=403)
+    context: dict[str, Any] = {"error": "", "added": None, "url": "", "active": "repositories"}
     if request.method == "POST":
         context["url"] = request.POST.get("url", "")
         try:
@@ -234,6 +235,6 @@ def repositories(request: HttpRequest) -> HttpResponse:
             context["url"] = ""
         except repos.RepoError as exc:
             context["error"] = str(exc)
-    context["repos"] = list(Repository.objects.all())
+    context["pager"] = page_of(Repository.objects.order_by("name"), request)
     status = 400 if context["error"] else 200
     return render(request, "monitors/repositories.html", context, status=status)

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from sitemail.accounts import notify
+from sitemail.accounts import mailbudget, notify
 from sitemail.accounts.models import User
 from sitemail.accounts.users import Forbidden, UserError, normalize_email
 from sitemail.deliverability import unsubscribe
@@ -33,6 +33,7 @@ def invite(actor: User | None, email: str, now: datetime | None = None) -> bool:
         raise UserError("cannot send the invitation: email sending is not configured")
     address = normalize_email(email).lower()
     now = now or timezone.now()
+    mailbudget.spend(actor, "instance_invitation", now=now)
     settings = siteconfig.get_settings()
     context = {
         "inviter": actor.display,

@@ -20,7 +20,7 @@ from django.core import signing
 from django.db import transaction
 from django.utils import timezone
 
-from sitemail.accounts import notify
+from sitemail.accounts import mailbudget, notify
 from sitemail.accounts.models import User, UserEmail
 from sitemail.accounts.users import Forbidden, UserError, get_by_username, normalize_email
 from sitemail.orgs import service
@@ -146,6 +146,8 @@ def invite(
     actor = service.require_member_or_admin(actor, org)
     generated = ensure_signing_key()  # before anything else is written
     email_on = notify.email_enabled()
+    if email_on:
+        mailbudget.spend(actor, "org_invitation")
     with transaction.atomic():
         recipient: User | None = None
         address = ""
@@ -313,6 +315,7 @@ def resend(actor: User | None, invitation: OrganizationInvitation) -> bool:
     """Send the email again with a new expiry period; True if it will be delivered."""
     if not notify.email_enabled():
         raise UserError("cannot resend the invitation: email sending is not configured")
+    mailbudget.spend(actor, "org_invitation")
     with transaction.atomic():
         invitation = (
             # Lock only the invitation row: PostgreSQL refuses FOR UPDATE on an outer join.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import IntegrityError, transaction
+from django.db.models import Count, QuerySet
 
 from sitemail.accounts.models import User
 from sitemail.accounts.users import Forbidden, UserError, check_username
@@ -78,6 +79,12 @@ def orgs_of(user: User) -> list[Organization]:
         .select_related("org")
         .order_by("org__name")
     ]
+
+
+def visible_orgs(user: User) -> QuerySet[Organization]:
+    """The organizations listed for `user`: theirs, or every one for a site admin."""
+    rows = Organization.objects.annotate(member_count=Count("members")).order_by("name")
+    return rows if user.site_admin else rows.filter(members__user=user)
 
 
 def add_member(org: Organization, user: User) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -12,6 +12,7 @@ from django.shortcuts import render
 from sitemail.accounts.models import User
 from sitemail.accounts.users import Forbidden, UserError, get_by_id
 from sitemail.orgs import invitations, service
+from sitemail.web.paging import page_of
 
 View = Callable[..., HttpResponse]
 
@@ -52,6 +53,15 @@ def new_org(request: HttpRequest) -> HttpResponse:
             return _page(request, "new", context, 400)
         return HttpResponseRedirect(f"/organizations/{org.name}/members")
     return _page(request, "new", context)
+
+
+@_signed_in
+def org_list(request: HttpRequest) -> HttpResponse:
+    """The organizations the user belongs to (a site admin sees every one)."""
+    actor = _user(request)
+    assert actor is not None
+    rows = service.visible_orgs(actor)
+    return _page(request, "list", {"pager": page_of(rows, request)})
 
 
 @_signed_in
@@ -97,22 +107,38 @@ def members_page(request: HttpRequest, name: str) -> HttpResponse:
         if request.method == "POST":
             context["message"] = _act(request, actor, org)
         context["members"] = service.members(actor, org)
-        context["pending"] = invitations.pending_for_org(actor, org)
+        context["pending_pager"] = page_of(invitations.pending_for_org(actor, org), request)
     except Forbidden as exc:
         context["error"], status = str(exc), 403
     except UserError as exc:
         context["error"], status = str(exc), 400 if "org" in context else 404
         if "org" in context:
             context["members"] = service.members(actor, context["org"])
-            context["pending"] = invitations.pending_for_org(actor, context["org"])
+            pending = invitations.pending_for_org(actor, context["org"])
+            context["pending_pager"] = page_of(pending, request)
     return _page(request, "members", context, status)
+
+
+def _signed_out_context(request: HttpRequest, token: str) -> dict[str, Any]:
+    """What the link shows before sign-in: who invites to which organization, and a sign-up
+    link that pre-fills the invited address and comes back here."""
+    context: dict[str, Any] = {"signed_out": True, "next": quote(request.path)}
+    try:
+        row = invitations.decode(token)
+    except UserError:
+        return context  # a bad link says so after sign-in, as before
+    query = {"next": request.path}
+    if row.recipient_email:  # an invitation by username names an existing account: sign in
+        query["email"] = row.recipient_email
+    context.update(invitation=row, sign_up_query=urlencode(query))
+    return context
 
 
 def invitation_page(request: HttpRequest, token: str) -> HttpResponse:
     """The link in the invitation email: sign in first, then accept or decline once."""
     actor = _user(request)
     if actor is None:
-        return _page(request, "invitation", {"signed_out": True, "next": quote(request.path)})
+        return _page(request, "invitation", _signed_out_context(request, token))
     context: dict[str, Any] = {"error": "", "done": ""}
     status = 200
     try:

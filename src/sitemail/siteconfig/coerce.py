@@ -33,6 +33,7 @@ from sitemail.siteconfig.typed import (
     TemplateOverride,
 )
 from sitemail.smtp import rules
+from sitemail.smtp.oauth import config as oauth_config
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +139,7 @@ def _smtp(smtp: dict[str, Any]) -> SMTPConfig | None:
         domain=domain if domain and rules.is_ehlo_name(domain) else "localhost",
         no_verify_tls=smtp.get("noVerifyTLS") is True,
         tls=smtp.get("tls", "auto"),
+        oauth=oauth_config.from_doc(smtp.get("oauth")),
         timeout=(
             float(timeout)
             if isinstance(timeout, int | float)

@@ -14,6 +14,8 @@ _REDACTED_RAW = f'"{REDACTED}"'
 PROVIDER_SECRET_KEYS = ("clientSecret",)
 # Keys of an `email.webhooks` entry that hold secrets.
 WEBHOOK_SECRET_KEYS = ("secret", "signingKey")
+# Keys of `email.smtp.oauth` that hold secrets (a service account key is a private key).
+OAUTH_SECRET_KEYS = ("clientSecret", "certificate", "serviceAccountKey")
 
 SecretPath = tuple[PathElem, ...]
 
@@ -39,6 +41,11 @@ def secret_paths(doc: dict[str, Any]) -> list[SecretPath]:
     smtp = doc.get("email.smtp")
     if isinstance(smtp, dict):
         paths += [("email.smtp", k) for k in ("username", "password") if _is_set(smtp.get(k))]
+        oauth = smtp.get("oauth")
+        if isinstance(oauth, dict):
+            paths += [
+                ("email.smtp", "oauth", k) for k in OAUTH_SECRET_KEYS if _is_set(oauth.get(k))
+            ]
     for i, header in enumerate(_headers(doc)):
         if isinstance(header, dict) and header.get("sensitive") is True:
             if _is_set(header.get("value")):

@@ -13,10 +13,31 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Mechanism = Literal["PLAIN", "LOGIN", "CRAM-MD5", "none"]
+Mechanism = Literal["PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2", "OAUTHBEARER", "none"]
+OAuthProvider = Literal["microsoft", "google", "generic"]
+# client_credentials: Microsoft app or any OAuth 2.0 server; jwt_bearer: a Google service
+# account (RFC 7523); refresh_token: the account the console's "Connect account" stored.
+OAuthGrant = Literal["client_credentials", "jwt_bearer", "refresh_token"]
 TLSMode = Literal["auto", "implicit", "starttls", "none"]
 
 DEFAULT_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class OAuthConfig:
+    """`email.smtp.oauth`: where the bearer tokens for XOAUTH2/OAUTHBEARER come from."""
+
+    provider: OAuthProvider
+    grant: OAuthGrant
+    client_id: str = ""
+    client_secret: str | None = None
+    certificate: str | None = None  # PEM: the private key and its certificate (Microsoft)
+    tenant_id: str | None = None
+    cloud: str = "global"
+    service_account_key: str | None = None  # the JSON key file's text (Google)
+    token_url: str | None = None  # explicit endpoint; else the provider's
+    authorize_url: str | None = None  # Connect account; else the provider's
+    scope: str | None = None  # else the provider's SMTP scope
 
 
 @dataclass(frozen=True)
@@ -32,6 +53,7 @@ class SMTPConfig:
     no_verify_tls: bool = False
     tls: TLSMode = "auto"
     timeout: float = DEFAULT_TIMEOUT
+    oauth: OAuthConfig | None = None
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,8 @@ from sitemail.mail import address
 from sitemail.siteconfig import jsonc
 from sitemail.siteconfig.jsonc import PathElem, format_path
 from sitemail.siteconfig.problems import Problem, warning
-from sitemail.smtp import rules
+from sitemail.smtp import rules, ses
+from sitemail.smtp.oauth import config as oauth_config
 
 SCHEMA: dict[str, Any] = json.loads(
     resources.files("sitemail.siteconfig").joinpath("schema.json").read_text(encoding="utf-8")
@@ -31,7 +32,15 @@ KNOWN_KEYS: tuple[str, ...] = tuple(SCHEMA["properties"])
 SMTP_KEYS: tuple[str, ...] = tuple(SCHEMA["$defs"]["smtp"]["properties"])
 
 TEMPLATE_VARIABLES = ("Host", "Username", "URL")
-_SECRET_KEYS = {"username", "password", "signingKey", "clientSecret", "privateKey"}
+_SECRET_KEYS = {
+    "username",
+    "password",
+    "signingKey",
+    "clientSecret",
+    "privateKey",
+    "certificate",
+    "serviceAccountKey",
+}
 
 _formats = FormatChecker(formats=())
 
@@ -68,7 +77,8 @@ _HINTS = {
     ),
     "email.smtp.authentication": (
         "PLAIN (the default) and LOGIN send the username and password, CRAM-MD5 sends a "
-        "challenge response, none sends no credentials"
+        "challenge response, XOAUTH2 (Microsoft 365, Google) and OAUTHBEARER send an OAuth "
+        "2.0 token from email.smtp.oauth, none sends no credentials"
     ),
     "email.smtp.tls": (
         "auto: implicit TLS on port 465, else STARTTLS when offered; implicit: TLS from the "
@@ -353,8 +363,10 @@ def _check_keys(doc: dict[str, Any], errors: list[Problem], warnings: list[Probl
         inner = doc[nested]
         moves = ""
         if isinstance(inner, dict) and inner:
-            moves = " move " + ", ".join(
-                f'"{k}" to the top-level key "{nested}.{k}";' for k in inner
+            moves = (
+                " move "
+                + ", ".join(f'"{k}" to the top-level key "{nested}.{k}"' for k in inner)
+                + ";"
             )
         errors.append(
             Problem(
@@ -425,6 +437,19 @@ def _check_smtp(
     headers = smtp.get("additionalHeaders")
     if isinstance(headers, list):
         _check_headers(headers, errors, warnings)
+    oauth_config.check(smtp, errors, warnings)
+    password = smtp.get("password")
+    if isinstance(host, str) and isinstance(password, str) and ses.is_ses_host(host):
+        if ses.looks_like_iam_secret(password):
+            warnings.append(
+                warning(
+                    "email.smtp.password",
+                    "looks like an IAM secret access key; Amazon SES refuses it with 535",
+                    "SES needs the SMTP password derived from it: enter the access key under "
+                    '"Amazon SES with an IAM access key" on the configuration page, or create '
+                    "SMTP credentials in the SES console",
+                )
+            )
 
 
 def _check_auth(
@@ -447,7 +472,8 @@ def _check_auth(
             warnings.append(
                 warning(
                     "email.smtp.tls",
-                    f'"{tls}" with authentication "{auth}" would send the password unencrypted '
+                    f'"{tls}" with authentication "{auth}" would send the '
+                    f"{'token' if rules.uses_oauth(auth) else 'password'} unencrypted "
                     f"to {host}, so sitemail refuses to log in and nothing is sent",
                     'use port 587 with "tls": "starttls" (or "auto"), or port 465 with "tls": '
                     '"implicit"',

@@ -5,11 +5,15 @@ factory that picks it. A second transport (an HTTP API provider) or a second cre
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from sitemail.siteconfig.typed import SMTPConfig
+from sitemail.smtp import rules
 from sitemail.smtp.errors import MailError
 from sitemail.smtp.trace import Tracer
+
+if TYPE_CHECKING:
+    from sitemail.smtp.oauth.store import TokenSource
 
 Envelope = tuple[str, Sequence[str], bytes]  # mail_from, rcpt_tos, data
 # Asked at most once per send, when this message's content is about to go out: the message to
@@ -47,8 +51,17 @@ class Transport(Protocol):
 TransportFactory = Callable[[SMTPConfig], Transport]
 
 
-def transport_for(cfg: SMTPConfig, *, tracer: Tracer | None = None) -> Transport:
-    """The transport for `email.smtp` (today always SMTP); `tracer` sees each protocol step."""
+def transport_for(
+    cfg: SMTPConfig, *, tracer: Tracer | None = None, tokens: TokenSource | None = None
+) -> Transport:
+    """The transport for `email.smtp` (today always SMTP); `tracer` sees each protocol step.
+
+    XOAUTH2/OAUTHBEARER get their bearer tokens from `tokens`, by default this process's
+    shared source (smtp/oauth/store.py: one token for every lane, kept in the database)."""
     from sitemail.smtp.transport import SMTPTransport  # aiosmtplib only when sending
 
-    return SMTPTransport(cfg, tracer=tracer)
+    if tokens is None and rules.uses_oauth(cfg.authentication):
+        from sitemail.smtp.oauth.store import shared  # the ORM only when tokens are needed
+
+        tokens = shared()
+    return SMTPTransport(cfg, tracer=tracer, tokens=tokens)

@@ -22,6 +22,7 @@ from sitemail.smtp.errors import (
     Step,
     TLSError,
 )
+from sitemail.smtp.oauth.hints import smtp_hint
 from sitemail.smtp.tls import IMPLICIT_TLS_PORT, tls_plan
 
 CREDENTIALS_HINT = (
@@ -186,12 +187,13 @@ def _reply_error(exc: aiosmtplib.SMTPResponseException, step: Step) -> MailError
     elif isinstance(exc, aiosmtplib.SMTPSenderRefused):
         step = Step.MAIL
     elif isinstance(exc, aiosmtplib.SMTPRecipientRefused):
-        return ReplyError(
-            Step.RCPT, text, code=code, hint=reply_hint(Step.RCPT, code), recipient=exc.recipient
-        )
+        hint = smtp_hint(text) or reply_hint(Step.RCPT, code)
+        return ReplyError(Step.RCPT, text, code=code, hint=hint, recipient=exc.recipient)
     elif isinstance(exc, aiosmtplib.SMTPDataError):
         step = Step.DATA
-    hint = reply_hint(step, code)
+    # An enhanced status code that names the fix (5.7.139 SMTP AUTH disabled, 5.7.60 send-as)
+    # says more than the reply code does.
+    hint = smtp_hint(text) or reply_hint(step, code)
     if step == Step.AUTH:
         return AuthError(step, text, code=code, hint=hint)
     if step in (Step.TLS, Step.STARTTLS):

@@ -6,6 +6,7 @@
     ├── MailTimeoutError      a step passed its timeout
     ├── TLSError              TLS handshake / certificate verification failed
     ├── AuthError             mechanism not offered, or the server refused the credentials
+    │   └── OAuthError        the token endpoint refused or failed (smtp/oauth)
     └── ReplyError            an error reply to a command (HELO/MAIL/RCPT/DATA)
 
 Low-level exceptions (aiosmtplib, ssl, OSError) are converted at the transport boundary with
@@ -25,6 +26,7 @@ class Step(enum.StrEnum):
     TLS = "tls"
     EHLO = "ehlo"
     STARTTLS = "starttls"
+    OAUTH = "oauth"  # the token request, before AUTH XOAUTH2/OAUTHBEARER
     AUTH = "auth"
     MAIL = "mail"
     RCPT = "rcpt"
@@ -110,6 +112,10 @@ class TLSError(MailError):
 
 class AuthError(MailError):
     """Authentication failed or the configured mechanism is not offered."""
+
+
+class OAuthError(AuthError):
+    """The OAuth 2.0 token request failed (endpoint, HTTP status and provider error in text)."""
 
 
 class ReplyError(MailError):

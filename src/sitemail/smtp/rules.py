@@ -9,10 +9,14 @@ import ipaddress
 import re
 from typing import Literal
 
+# A bearer token from email.smtp.oauth for email.smtp.username (smtp/oauth).
+OAUTH_MECHANISMS = ("XOAUTH2", "OAUTHBEARER")
 # Mechanisms that send credentials, in the order the admin pages offer them.
-MECHANISMS = ("PLAIN", "LOGIN", "CRAM-MD5")
+MECHANISMS = ("PLAIN", "LOGIN", "CRAM-MD5", *OAUTH_MECHANISMS)
 # The password itself goes over the wire (base64 is no protection): TLS or loopback only.
 PASSWORD_MECHANISMS = ("PLAIN", "LOGIN")
+# Whoever reads these on the wire can sign in (a bearer token is as good as a password).
+CLEAR_SECRET_MECHANISMS = (*PASSWORD_MECHANISMS, *OAUTH_MECHANISMS)
 # Every value of `email.smtp.authentication`.
 AUTH_CHOICES = (*MECHANISMS, "none")
 # Every value of `email.smtp.tls`.
@@ -69,13 +73,21 @@ def is_loopback(host: str) -> bool:
 
 def needs_credentials(mechanism: str) -> bool:
     """Whether `authentication` needs a username and a password."""
-    return mechanism in MECHANISMS
+    return mechanism in MECHANISMS and not uses_oauth(mechanism)
+
+
+def uses_oauth(mechanism: str) -> bool:
+    """Whether `authentication` needs a username and `email.smtp.oauth` (a bearer token)."""
+    return mechanism in OAUTH_MECHANISMS
 
 
 def sends_password_in_clear(mechanism: str, tls: str, port: int, host: str) -> bool:
-    """A configuration that would send the password unencrypted to another host: refused."""
+    """A configuration that would send the password (or a token) unencrypted to another host:
+    refused."""
     return (
-        mechanism in PASSWORD_MECHANISMS and tls_plan(tls, port) == "none" and not is_loopback(host)
+        mechanism in CLEAR_SECRET_MECHANISMS
+        and tls_plan(tls, port) == "none"
+        and not is_loopback(host)
     )
 
 

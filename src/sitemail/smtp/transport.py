@@ -5,12 +5,13 @@ message's content when the caller says which message comes next."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import socket
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import aiosmtplib
 
@@ -36,6 +37,9 @@ from sitemail.smtp.errors import (
     TLSError,
 )
 from sitemail.smtp.trace import TraceEvent, Tracer
+
+if TYPE_CHECKING:
+    from sitemail.smtp.oauth.store import TokenSource
 
 T = TypeVar("T")
 
@@ -64,23 +68,23 @@ def check_config(cfg: SMTPConfig) -> None:
     mechanism = cfg.authentication
     if mechanism == "none":
         return
-    if not rules.needs_credentials(mechanism):
+    if mechanism not in rules.MECHANISMS:
         raise ConfigurationError(
             Step.CONFIG,
             f"unknown email.smtp.authentication {mechanism!r}",
             hint=f"use {', '.join(rules.MECHANISMS)} or none",
             path="email.smtp.authentication",
         )
-    missing = [
-        key for key, value in (("username", cfg.username), ("password", cfg.password)) if not value
-    ]
+    secret = ("oauth", cfg.oauth) if rules.uses_oauth(mechanism) else ("password", cfg.password)
+    missing = [key for key, value in (("username", cfg.username), secret) if not value]
     if missing:
         raise ConfigurationError(
             Step.CONFIG,
             f"email.smtp.authentication is {mechanism} but email.smtp."
             f"{' and email.smtp.'.join(missing)} {'is' if len(missing) == 1 else 'are'} not set",
             hint="set them, or set email.smtp.authentication to none",
-            path="email.smtp.username",
+            # Validation names the username for a missing password too (one warning for both).
+            path="email.smtp.oauth" if missing == ["oauth"] else "email.smtp.username",
         )
     if rules.sends_password_in_clear(mechanism, cfg.tls, cfg.port, cfg.host):
         raise plaintext_password_error(cfg, Step.CONFIG)
@@ -114,9 +118,12 @@ class SMTPTransport:
     outbox worker keeps one per concurrent sender.
     """
 
-    def __init__(self, cfg: SMTPConfig, *, tracer: Tracer | None = None) -> None:
+    def __init__(
+        self, cfg: SMTPConfig, *, tracer: Tracer | None = None, tokens: TokenSource | None = None
+    ) -> None:
         self.cfg = cfg
         self._tracer = tracer
+        self._tokens = tokens  # XOAUTH2/OAUTHBEARER (transport_for gives the shared source)
         self._session: _Session | None = None
         self._context: ssl.SSLContext | None = None
         self._lock = asyncio.Lock()
@@ -213,6 +220,9 @@ class SMTPTransport:
         if plan != "none" and self._context is None:
             self._context = await asyncio.to_thread(tls.client_context, cfg)
 
+        # The token first: a token step failure needs no SMTP session, and none waits idle
+        # (servers time out a silent client) while the token endpoint answers.
+        token = await self._token(None) if rules.uses_oauth(cfg.authentication) else None
         sock = await self._tcp_connect()
         client = _client(
             hostname=cfg.host,
@@ -232,7 +242,7 @@ class SMTPTransport:
             await self._ehlo(client)
             if plan in ("starttls", "opportunistic"):
                 await self._starttls(client, required=plan == "starttls")
-            await self._authenticate(client)
+            await self._authenticate(client, token)
             transport = client.protocol.transport if client.protocol is not None else None
             if transport is None:  # what MAIL would have found
                 raise ConnectError(Step.MAIL, "the server closed the connection")
@@ -368,14 +378,14 @@ class SMTPTransport:
         # otherwise see no AUTH and servers answer AUTH before this EHLO with 503.
         await self._ehlo(client)
 
-    async def _authenticate(self, client: aiosmtplib.SMTP) -> None:
+    async def _authenticate(self, client: aiosmtplib.SMTP, token: str | None) -> None:
         cfg = self.cfg
         mechanism = cfg.authentication
         if mechanism == "none":
             return
         encrypted = client.get_transport_info("sslcontext") is not None
         if (
-            mechanism in rules.PASSWORD_MECHANISMS
+            mechanism in rules.CLEAR_SECRET_MECHANISMS
             and not encrypted
             and not rules.is_loopback(cfg.host)
         ):
@@ -387,6 +397,10 @@ class SMTPTransport:
             err = _not_offered(mechanism, offered, client.supports_extension("auth"), encrypted)
             self._emit(TraceEvent(Step.AUTH, err.reason, ok=False))
             raise err
+        if rules.uses_oauth(mechanism):
+            assert token is not None  # fetched before connecting
+            await self._bearer(client, token)
+            return
         assert cfg.username is not None and cfg.password is not None  # check_config
         methods = {
             "PLAIN": client.auth_plain,
@@ -401,6 +415,60 @@ class SMTPTransport:
             f"AUTH {mechanism} (credentials masked)",
             lambda: method(username, password),
         )
+
+    async def _bearer(self, client: aiosmtplib.SMTP, token: str) -> None:
+        """AUTH with an OAuth 2.0 token; a refused token is replaced once (it may have been
+        revoked or expired early), then the refusal is the error like any other 535."""
+        from sitemail.smtp.oauth import sasl
+
+        cfg = self.cfg
+        assert cfg.username is not None
+        username, mechanism = cfg.username, cfg.authentication
+        for attempt in (1, 2):
+            if attempt == 2:
+                token = await self._token(rejected=token)
+            # SECURITY: the summary names the mechanism and mailbox; never the token.
+            summary = f"AUTH {mechanism} as {username} (token masked)"
+            exchange = functools.partial(
+                sasl.authenticate, client, mechanism, username, token, cfg.timeout
+            )
+            try:
+                await self._call(Step.AUTH, summary, exchange)
+                return
+            except AuthError as err:
+                if attempt == 2 or err.code not in (ReplyCode.AUTH_FAILED, ReplyCode.AUTH_CONTINUE):
+                    raise
+                self._emit(TraceEvent(Step.OAUTH, "the server refused the token: a new one"))
+
+    async def _token(self, rejected: str | None) -> str:
+        """A token for this connection, traced as its own step (never the token itself)."""
+        from sitemail.smtp.oauth import grants
+
+        tokens = self._tokens
+        if tokens is None:
+            raise ConfigurationError(Step.OAUTH, "no token source (use smtp.base.transport_for)")
+        start = time.perf_counter()
+        oauth = self.cfg.oauth
+        summary = grants.describe(oauth) if oauth is not None else "token"
+        try:
+            issued = await tokens.token(self.cfg, rejected=rejected)
+        except MailError as err:
+            self._emit(TraceEvent(err.step, summary, ok=False, details={"error": err.reason}))
+            raise
+        left = issued.token.expires_at - tokens.clock()
+        origin = {
+            "memo": "token from this process (shared by its connections)",
+            "shared": "token from the shared cache (the database, for every worker)",
+            "fetched": summary,
+        }[issued.origin]
+        self._emit(
+            TraceEvent(
+                Step.OAUTH,
+                f"{origin}: valid for {left:.0f} s (token masked)",
+                duration_ms=_ms(start),
+            )
+        )
+        return issued.token.access_token
 
     # ------------------------------------------------------------------ one message
 
