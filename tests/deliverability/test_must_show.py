@@ -47,7 +47,12 @@ def test_fifty_bounces_among_a_thousand(
 ) -> None:
     configure_site(
         server.site_config(),
-        **{"email.bounces": {"domain": BOUNCE_DOMAIN}, "email.webhooks": p.webhooks_config()},
+        **{
+            "email.bounces": {"domain": BOUNCE_DOMAIN},
+            "email.webhooks": p.webhooks_config(),
+            # Two runs of 1,000 monitor emails from one owner: above the default limits.
+            "email.userLimits": {"perUserPerHour": 10_000, "perSitePerHour": 10_000},
+        },
     )
     users = _users(N)
     monitor = Monitor(users[0], users, make_repo)
