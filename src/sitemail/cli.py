@@ -223,6 +223,13 @@ def counts(summary: Any) -> str:
     )
 
 
+def cmd_bounces_serve(args: argparse.Namespace) -> None:
+    from sitemail.serve import run_bounces
+
+    _migrate()
+    asyncio.run(run_bounces(args.listen))
+
+
 def cmd_mailcatcher(args: argparse.Namespace) -> None:
     from sitemail.serve import run_catcher
 
@@ -357,6 +364,17 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="send pending invitations again (new expiry) instead of skipping them",
     )
+
+    bounces = add("bounces", lambda a: None, "bounces and complaints by mail").add_subparsers(
+        dest="sub", required=True
+    )
+    p = add(
+        "serve",
+        cmd_bounces_serve,
+        "run the inbound SMTP listener for DSNs and ARF reports (email.bounces)",
+        bounces,
+    )
+    p.add_argument("--listen", help="HOST:PORT (default: email.bounces.listen)")
 
     p = add("mailcatcher", cmd_mailcatcher, "run only the built-in mail catcher")
     p.add_argument("--host", default="127.0.0.1")

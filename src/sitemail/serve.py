@@ -138,6 +138,7 @@ async def serve(
     port_file: str | None = None,
 ) -> None:
     from sitemail.catcher import access
+    from sitemail.deliverability import inbound
     from sitemail.monitors.loop import TriggerLoop
     from sitemail.outbox.worker import Worker
 
@@ -155,6 +156,7 @@ async def serve(
     stop = asyncio.Event()
     worker_task = asyncio.create_task(Worker().run(stop)) if worker else None
     monitors_task = asyncio.create_task(TriggerLoop().run(stop)) if worker else None
+    bounces_task = asyncio.create_task(inbound.serve_if_configured(stop)) if worker else None
     try:
         await server.serve()  # uvicorn handles SIGINT/SIGTERM and returns
     finally:
@@ -163,11 +165,14 @@ async def serve(
             await worker_task
         if monitors_task is not None:
             await monitors_task
+        if bounces_task is not None:
+            await bounces_task
         if catcher is not None:
             catcher.stop()
 
 
 async def run_worker(*, concurrency: int, batch_size: int, lease_seconds: float = 60) -> None:
+    from sitemail.deliverability import inbound
     from sitemail.outbox.worker import Worker
 
     stop = asyncio.Event()
@@ -181,7 +186,36 @@ async def run_worker(*, concurrency: int, batch_size: int, lease_seconds: float 
             stop
         ),
         TriggerLoop().run(stop),
+        inbound.serve_if_configured(stop),
     )
+
+
+async def run_bounces(listen: str | None) -> None:
+    """`sitemail bounces serve`: the inbound listener alone."""
+    from sitemail.deliverability import inbound
+    from sitemail.deliverability.config import bounce_settings
+    from sitemail.siteconfig import service
+
+    settings = await sync_to_async(service.get_settings)()
+    if not bounce_settings(settings).domain:
+        raise RuntimeError(
+            "email.bounces.domain is not set in the site configuration: set it to the domain "
+            "whose MX points here (messages then leave with bounces+<token>@that domain)"
+        )
+    value = listen or bounce_settings(settings).listen
+    if not value:
+        raise RuntimeError("pass --listen HOST:PORT or set email.bounces.listen")
+    host, port = inbound.parse_listen(value)
+    stop = asyncio.Event()
+    await _with_signals(stop)
+
+    def ready(bound: int) -> None:
+        print(f"listening for bounces on {host}:{bound}; Ctrl-C to stop", flush=True)
+
+    try:
+        await inbound.serve(host, port, stop, ready)
+    except OSError as exc:
+        raise RuntimeError(f"cannot listen on {host}:{port} ({exc.strerror or exc})") from exc
 
 
 async def run_catcher(host: str, port: int) -> None:

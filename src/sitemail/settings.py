@@ -93,6 +93,7 @@ INSTALLED_APPS = [
     "sitemail.admin",
     "sitemail.monitors",
     "sitemail.orgs",
+    "sitemail.deliverability",
 ]
 
 MIDDLEWARE = [
@@ -157,3 +158,9 @@ LOGGING = {
         "httpx": {"level": "WARNING"},
     },
 }
+
+# Amazon SNS (email.webhooks.amazonSES): where signing certificates and subscription
+# confirmations may be fetched from. Amazon's own hosts unless overridden (tests serve a
+# test certificate on loopback).
+SITEMAIL_SNS_CERT_URL_PATTERN = os.environ.get("SITEMAIL_SNS_CERT_URL_PATTERN", "")
+SITEMAIL_SNS_SUBSCRIBE_URL_PATTERN = os.environ.get("SITEMAIL_SNS_SUBSCRIBE_URL_PATTERN", "")

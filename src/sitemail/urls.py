@@ -10,4 +10,5 @@ urlpatterns = [
     path("", include("sitemail.admin.urls")),
     path("", include("sitemail.monitors.urls")),
     path("", include("sitemail.orgs.urls")),
+    path("", include("sitemail.deliverability.urls")),
 ]

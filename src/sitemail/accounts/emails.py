@@ -12,6 +12,7 @@ from django.utils import timezone
 from sitemail.accounts import codes, mailbudget, notify, ratelimit
 from sitemail.accounts.models import User, UserEmail, VerifiedBy
 from sitemail.accounts.users import UserError, normalize_email, require_admin, require_self_or_admin
+from sitemail.deliverability import suppression
 from sitemail.siteconfig import service as siteconfig
 
 RESEND_INTERVAL = timedelta(minutes=1)
@@ -207,6 +208,8 @@ def verify_with_code(email: str, code: str) -> UserEmail:
             raise UserError(INVALID_CODE)  # also a used link: the code is cleared on success
         row = found[0]
         _mark_verified(row, VerifiedBy.LINK)
+        # The person just read mail at this address: it works again (bounced before or not).
+        suppression.clear(row.email)
     return row
 
 
@@ -226,3 +229,4 @@ def verify_address_of(user: User, address: str) -> None:
     ).first()
     if row is not None and not _verified_elsewhere(row):
         _mark_verified(row, VerifiedBy.LINK)
+        suppression.clear(row.email)

@@ -8,6 +8,7 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponse
 
 from sitemail.accounts import tokens
+from sitemail.deliverability.config import WEBHOOK_PATH
 
 
 class AccessTokenMiddleware:
@@ -23,7 +24,8 @@ class AccessTokenMiddleware:
 
     async def __call__(self, request: HttpRequest) -> HttpResponse:
         header = request.headers.get("Authorization", "")
-        if header:
+        # Provider webhooks authenticate with the provider's own basic auth (deliverability).
+        if header and not request.path.startswith(WEBHOOK_PATH):
             scheme, _, value = header.partition(" ")
             if scheme.lower() != "token" or not value.strip():
                 return HttpResponse(

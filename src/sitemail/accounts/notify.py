@@ -23,13 +23,15 @@ def email_enabled() -> bool:
     return siteconfig.get_settings().email.enabled
 
 
-def send(kind: str, to: str, context: Mapping[str, Any]) -> bool:
+def send(
+    kind: str, to: str, context: Mapping[str, Any], headers: Mapping[str, str] | None = None
+) -> bool:
     """Enqueue one email; a site without a usable From address logs instead of failing the change.
 
     Returns whether a message will actually be delivered (email enabled and enqueued).
     """
     try:
-        row = outbox.enqueue(kind, to, context)
+        row = outbox.enqueue(kind, to, context, headers=headers)
     except MailBuildError as exc:
         # Never log the context: it may hold a link with a code.
         log.warning("could not enqueue a %s email to %s: %s", kind, to, exc)

@@ -19,6 +19,7 @@ from sitemail.accounts.gates import site_admin_required
 from sitemail.accounts.models import User
 from sitemail.accounts.provisioning import admin_create_user
 from sitemail.accounts.users import UserError, get_by_username
+from sitemail.deliverability import views as deliverability_views
 from sitemail.siteconfig import service as siteconfig
 
 BACKEND = "django.contrib.auth.backends.ModelBackend"
@@ -328,6 +329,7 @@ def _emails_page(request: HttpRequest, actor: User, user: User, template: str) -
         except UserError as exc:
             context["error"], status = str(exc), 400
     context["emails"] = emails.list_for(actor, user)
+    context.update(deliverability_views.settings_context([e.email for e in context["emails"]]))
     return _page(request, template, context, status)
 
 

@@ -17,6 +17,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from sitemail.accounts import mailbudget
+from sitemail.deliverability.metrics import DeliverabilityCollector
 from sitemail.outbox.models import OutboxMessage, Status
 
 TOKEN_ENV = "SITEMAIL_METRICS_TOKEN"
@@ -67,6 +68,7 @@ class OutboxCollector(Collector):
 
 _registry = CollectorRegistry(auto_describe=False)
 _registry.register(OutboxCollector())
+_registry.register(DeliverabilityCollector())
 
 
 def exposition() -> bytes:

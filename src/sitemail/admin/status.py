@@ -47,4 +47,9 @@ def banners() -> list[Banner]:
                 "See the email log",
             )
         ]
-    return []
+    from sitemail.deliverability import rates
+
+    return [
+        Banner(w, "/site-admin/suppressions", "See bounces and suppression")
+        for w in rates.last_7_days().warnings()
+    ]

@@ -11,9 +11,36 @@ from graphql import GraphQLError
 from sitemail.admin import emaillog
 from sitemail.api.common import PageInfo
 from sitemail.api.context import Info
+from sitemail.deliverability.events import events_of
+from sitemail.deliverability.models import Event
 from sitemail.outbox import log
 from sitemail.outbox.metrics import ADMIN_RETRIES
 from sitemail.outbox.models import OutboxMessage
+
+
+@strawberry.type(description="What a receiving system reported after delivery.")
+class DeliveryEvent:
+    type: str = strawberry.field(description="delivered, deferred, bounced or complained")
+    bounce: str | None = strawberry.field(description="hard or soft (bounced only)")
+    recipient: str
+    status: str | None = strawberry.field(description="RFC 3463 status code, e.g. 5.1.1")
+    diagnostic: str | None = strawberry.field(description="the remote server's reply")
+    remote_mta: str | None = strawberry.field(name="remoteMTA")
+    source: str = strawberry.field(description="smtp, dsn, arf, bounce, or the provider")
+    at: datetime
+
+
+def _event(e: Event) -> DeliveryEvent:
+    return DeliveryEvent(
+        type=e.type,
+        bounce=e.bounce or None,
+        recipient=e.recipient,
+        status=e.status or None,
+        diagnostic=e.diagnostic or None,
+        remote_mta=e.remote_mta or None,
+        source=e.source,
+        at=e.at,
+    )
 
 
 @strawberry.type
@@ -31,6 +58,7 @@ class EmailDelivery:
     last_step: str | None
     last_code: int | None
     last_error: str | None
+    events: list[DeliveryEvent]
 
 
 @strawberry.type
@@ -39,7 +67,9 @@ class EmailDeliveryConnection:
     page_info: PageInfo
 
 
-def _node(row: OutboxMessage) -> EmailDelivery:
+def _node(row: OutboxMessage, events: list[Event] | None = None) -> EmailDelivery:
+    if events is None:
+        events = events_of([row.id]).get(row.id, [])
     return EmailDelivery(
         id=strawberry.ID(str(row.id)),
         kind=row.kind,
@@ -54,6 +84,7 @@ def _node(row: OutboxMessage) -> EmailDelivery:
         last_step=row.last_step or None,
         last_code=row.last_code,
         last_error=row.last_error or None,
+        events=[_event(e) for e in events],
     )
 
 
@@ -69,8 +100,9 @@ def _page(
         kind=kind,
         recipient=recipient,
     )
+    found = events_of([r.id for r in page.rows])
     return EmailDeliveryConnection(
-        nodes=[_node(r) for r in page.rows],
+        nodes=[_node(r, found.get(r.id, [])) for r in page.rows],
         page_info=PageInfo(
             has_next_page=page.has_next,
             end_cursor=str(page.next_after) if page.next_after is not None else None,

@@ -1,1 +1,2 @@
-"""After "250 OK": sender authentication (DKIM signing, SPF/DKIM/DMARC/MX checks)."""
+"""After "250 OK": delivery events (webhooks, DSNs), suppression, one-click unsubscribe, and
+sender authentication (DKIM signing, SPF/DKIM/DMARC/MX checks)."""

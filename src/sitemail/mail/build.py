@@ -18,6 +18,7 @@ from sitemail.mail.headers import (
     address_list,
     is_field_name,
     mailbox,
+    structured_ascii,
     unstructured,
 )
 from sitemail.mail.mime import alternative
@@ -213,7 +214,9 @@ def build(
     fields.append("Auto-Submitted: auto-generated" + LINESEP)  # RFC 3834: no auto-replies
     fields.append("MIME-Version: 1.0" + LINESEP)
     for key, value in _extra_headers(settings, headers):
-        fields.append(_field(key, unstructured(key, value)))
+        # List-* headers hold URLs (RFC 2369): an encoded word there is no link at all.
+        raw = structured_ascii(key, value) if key.lower().startswith("list-") else None
+        fields.append(_field(key, raw if raw is not None else unstructured(key, value)))
     content_type, body = alternative(rendered.text, rendered.html)
     fields.append(content_type)
 

@@ -82,6 +82,32 @@ def unstructured(name: str, value: str) -> Folded:
     return Folded(name, header.encode(linesep=LINESEP).rstrip(" "))
 
 
+# RFC 5322 2.1.1: a line MUST stay within 998 characters.
+MAX_HARD_LINE = 998
+
+
+def structured_ascii(name: str, value: str) -> Folded | None:
+    """An ASCII header that must never be encoded (URLs in List-Unsubscribe, RFC 2369/8058):
+    folded at its spaces only, long words kept whole on their own line; None when the value
+    is not printable ASCII or a word would exceed 998 characters (then use `unstructured`)."""
+    value = one_line(value)
+    words = value.split(" ")
+    if not (value.isascii() and value.isprintable()) or any(
+        len(name) + 2 + len(w) > MAX_HARD_LINE for w in words
+    ):
+        return None
+    lines = [words[0]]
+    width = len(name) + 2 + len(words[0])
+    for word in words[1:]:
+        if width + 1 + len(word) > MAX_LINE:
+            lines.append(word)
+            width = 1 + len(word)
+        else:
+            lines[-1] += " " + word
+            width += 1 + len(word)
+    return Folded(name, (LINESEP + " ").join(lines))
+
+
 def mailbox(name: str, display_name: str, addr_spec: str) -> Folded:
     """`Display Name <addr>` (quoted or encoded when needed); `addr_spec` already validated."""
     display_name = one_line(display_name)

@@ -21,6 +21,9 @@ class Kind:
     override: str | None = None
     # A sample context (JSON-safe): used by the tests that render every kind and by previews.
     example: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    # Notification mail (the person did not just ask for it): not sent to a suppressed
+    # address (bounced, complained). Resets, verifications and security mail always go.
+    notification: bool = False
     # Internal kinds (Django's own send_mail) have no template of their own to preview.
     internal: bool = False
 
@@ -124,19 +127,25 @@ register(
 register(
     Kind(
         "account_update",
+        notification=True,
         example={"username": "alice", "message": "The email address bob@example.com was added."},
     )
 )
 _TOKEN_EXAMPLE = {"username": "alice", "note": "CI", "scopes": "user:all"}
 register(
-    Kind("access_token_created", example={**_TOKEN_EXAMPLE, "expires": "2027-01-01 00:00 UTC"})
+    Kind(
+        "access_token_created",
+        notification=True,
+        example={**_TOKEN_EXAMPLE, "expires": "2027-01-01 00:00 UTC"},
+    )
 )
-register(Kind("access_token_deleted", example=_TOKEN_EXAMPLE))
+register(Kind("access_token_deleted", notification=True, example=_TOKEN_EXAMPLE))
 # Organization and instance invitations (sitemail.orgs): the org invitation link is a bearer token.
 register(
     Kind(
         "org_invitation",
         secrets=frozenset({"url"}),
+        notification=True,
         example={
             "inviter": "Alice Smith",
             "inviter_username": "alice",
@@ -151,6 +160,7 @@ register(
 register(
     Kind(
         "instance_invitation",
+        notification=True,
         example={
             "inviter": "Alice Smith",
             "inviter_username": "alice",

@@ -16,8 +16,11 @@ from django.utils import timezone
 from sitemail import outbox
 from sitemail.accounts import mailbudget
 from sitemail.accounts.models import User, UserEmail
+from sitemail.deliverability import unsubscribe
 from sitemail.monitors import access, egress
 from sitemail.monitors.models import Action, ActionRun, WebhookDelivery
+from sitemail.outbox.models import Status
+from sitemail.siteconfig import service as siteconfig
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +75,7 @@ def enqueue_emails(
     results: Sequence[dict[str, Any]],
     count: int,
     is_test: bool = False,
+    action_id: int | None = None,
 ) -> tuple[list[str], list[str]]:
     """One email per recipient with a verified primary address (SPEC 3), in the caller's
     transaction. Returns (usernames mailed, reasons recipients were skipped). Logs name users,
@@ -92,12 +96,24 @@ def enqueue_emails(
     }
     sent: list[str] = []
     skipped: list[str] = []
+    addresses = {user.pk: verified_primary(user) for user in recipients}
+    scope = unsubscribe.monitor_action(action_id) if action_id is not None else None
+    off = unsubscribe.turned_off([a for a in addresses.values() if a], scope) if scope else set()
+    site = siteconfig.get_settings()
     for user in recipients:
-        address = verified_primary(user)
+        address = addresses[user.pk]
         if address is None:
             skipped.append(f"skipped {user.username}: no verified primary email address")
             continue
-        outbox.enqueue("code_monitor", address, context)
+        if address.lower() in off:
+            skipped.append(f"skipped {user.username}: unsubscribed from this monitor's email")
+            continue
+        headers = unsubscribe.headers(site, address, scope) if scope else None
+        row = outbox.enqueue("code_monitor", address, context, settings=site, headers=headers)
+        if row.status == Status.SUPPRESSED:
+            # The reply may quote the address: the email log has it, the action log does not.
+            skipped.append(f"suppressed {user.username}: their address bounced or complained")
+            continue
         sent.append(user.username)
     return sent, skipped
 
@@ -136,6 +152,7 @@ def run_email(
         include_results=action.include_results,
         results=results,
         count=count,
+        action_id=action.pk,
     )
     notes = [f"enqueued email to {a}" for a in sent] + skipped + left
     return ActionRun.objects.create(

@@ -15,6 +15,7 @@ class MonitorsConfig(AppConfig):
         kinds.register(
             kinds.Kind(
                 "code_monitor",
+                notification=True,
                 example={
                     "description": "TODOs",
                     "priority": "CRITICAL",

@@ -14,6 +14,7 @@ from django.utils import timezone
 from sitemail.accounts import mailbudget, notify
 from sitemail.accounts.models import User
 from sitemail.accounts.users import Forbidden, UserError, normalize_email
+from sitemail.deliverability import unsubscribe
 from sitemail.orgs.models import InstanceInvitation
 from sitemail.siteconfig import service as siteconfig
 
@@ -49,6 +50,9 @@ def invite(actor: User | None, email: str, now: datetime | None = None) -> bool:
             else:
                 row.sender, row.last_sent_at = actor, now
                 row.save(update_fields=["sender", "last_sent_at"])
-            return notify.send("instance_invitation", address, context)
+            if unsubscribe.turned_off([address], unsubscribe.INSTANCE_INVITATION):
+                return False  # the address turned these off (RFC 8058 link): never again
+            headers = unsubscribe.headers(settings, address, unsubscribe.INSTANCE_INVITATION)
+            return notify.send("instance_invitation", address, context, headers)
     except IntegrityError as exc:  # a concurrent request inserted the address first
         raise TooSoon(f"{address} was already invited in the last 24 hours") from exc

@@ -19,6 +19,7 @@ from typing import Any, Literal, TypeVar
 
 from django.db import connection, transaction
 
+from sitemail.deliverability import hooks as after_delivery
 from sitemail.outbox.models import OutboxMessage, Status
 
 T = TypeVar("T")
@@ -292,6 +293,8 @@ class Claims:
                     f"UPDATE {TABLE} SET {assignments} WHERE id = %s AND {_GUARD}",  # noqa: S608
                     params,
                 )
+        if len(clean) < len(outcomes):  # bounces at RCPT, deferrals (never for clean sends)
+            after_delivery.after_attempts(outcomes)
 
     def _release_sync(self, ids: Sequence[int]) -> None:
         self._tune_connection()

@@ -11,6 +11,8 @@ class Status(models.TextChoices):
     FAILED = "failed"  # permanent: 5xx, or retries exhausted; last_* hold the reply
     CANCELLED = "cancelled"
     SKIPPED = "skipped"  # email disabled (no email.smtp) when it was enqueued: nothing sent
+    # The address bounced or complained: notification mail to it is logged, not sent.
+    SUPPRESSED = "suppressed"
 
 
 class OutboxMessage(models.Model):

@@ -18,7 +18,7 @@ from sitemail.outbox.models import OutboxMessage, Status
 
 log = logging.getLogger(__name__)
 
-FINISHED = (Status.SENT, Status.FAILED, Status.CANCELLED, Status.SKIPPED)
+FINISHED = (Status.SENT, Status.FAILED, Status.CANCELLED, Status.SKIPPED, Status.SUPPRESSED)
 _CHUNK = 1000  # rows per transaction: SQLite holds its one write lock for a chunk only
 
 

@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from sitemail.deliverability import dkim
+from sitemail.deliverability import hooks as after_delivery
 from sitemail.mail import kinds
 from sitemail.mail.build import MailBuildError, build, new_message_id
 from sitemail.mail.render import render
@@ -92,7 +93,7 @@ def prepare(
 
     prepared = build(settings, to, rendered, cc=cc, bcc=bcc, headers=headers, date=now)
     row.recipient = prepared.rcpt_tos[0][:320]
-    row.mail_from = prepared.mail_from
+    row.mail_from = after_delivery.envelope_sender(settings, prepared)
     row.rcpt_tos = prepared.rcpt_tos
     row.message_id = prepared.message_id
     # Signed once, here: the stored bytes are what every attempt sends (same signature).
@@ -144,6 +145,7 @@ def enqueue(
         bcc=bcc,
         headers=headers,
     )
+    after_delivery.hold([row])
     row.save(force_insert=True)
     if row.status == Status.QUEUED:
         wake.enqueued()
@@ -169,6 +171,7 @@ def enqueue_many(
         prepare(kind, to, ctx, settings=resolved, secrets=secrets, now=now) for to, ctx in messages
     ]
     with transaction.atomic():
+        after_delivery.hold(rows)
         insert_many(rows, batch_size=batch_size)
         if any(row.status == Status.QUEUED for row in rows):
             wake.enqueued()

@@ -12,6 +12,8 @@ REDACTED = "REDACTED"
 _REDACTED_RAW = f'"{REDACTED}"'
 # Keys of an `auth.providers` entry that hold secrets.
 PROVIDER_SECRET_KEYS = ("clientSecret",)
+# Keys of an `email.webhooks` entry that hold secrets.
+WEBHOOK_SECRET_KEYS = ("secret", "signingKey")
 # Keys of `email.smtp.oauth` that hold secrets (a service account key is a private key).
 OAUTH_SECRET_KEYS = ("clientSecret", "certificate", "serviceAccountKey")
 
@@ -48,6 +50,15 @@ def secret_paths(doc: dict[str, Any]) -> list[SecretPath]:
         if isinstance(header, dict) and header.get("sensitive") is True:
             if _is_set(header.get("value")):
                 paths.append(("email.smtp", "additionalHeaders", i, "value"))
+    webhooks = doc.get("email.webhooks")
+    if isinstance(webhooks, dict):
+        for provider, entry in webhooks.items():
+            if isinstance(entry, dict):
+                paths += [
+                    ("email.webhooks", provider, k)
+                    for k in WEBHOOK_SECRET_KEYS
+                    if _is_set(entry.get(k))
+                ]
     dkim = doc.get("email.dkim")
     if isinstance(dkim, dict) and _is_set(dkim.get("privateKey")):
         paths.append(("email.dkim", "privateKey"))

@@ -1,0 +1,1 @@
+"""Provider event webhooks: authenticated, normalised to events.Report, recorded on the row."""
