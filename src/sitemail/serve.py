@@ -144,6 +144,14 @@ async def serve(
 
     if not access.is_loopback(host):
         os.environ[access.OFF_ENV] = "off"  # caught mail is never served beyond loopback
+    # --port 0: bind here, so the port the kernel picked is known before externalURL is matched.
+    sockets = None
+    if port == 0:
+        listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, 0))
+        port = listener.getsockname()[1]
+        sockets = [listener]
     warning = await sync_to_async(match_external_url)(host, port)
     if warning:
         log.warning("%s", warning)
@@ -158,7 +166,7 @@ async def serve(
     monitors_task = asyncio.create_task(TriggerLoop().run(stop)) if worker else None
     bounces_task = asyncio.create_task(inbound.serve_if_configured(stop)) if worker else None
     try:
-        await server.serve()  # uvicorn handles SIGINT/SIGTERM and returns
+        await server.serve(sockets)  # uvicorn handles SIGINT/SIGTERM and returns
     finally:
         stop.set()
         if worker_task is not None:
