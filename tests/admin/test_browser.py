@@ -140,10 +140,12 @@ def test_newcomer_configures_smtp_tests_it_and_uses_the_log(
     expect(page.locator("#f-tls")).to_have_value("starttls")
     expect(page.locator("#f-username")).to_have_value("apikey")
     expect(page.locator("#preset-note")).to_contain_text("apikey")
+    # Office 365 is OAuth 2.0 now; Basic auth is the legacy preset, labelled as being retired.
     page.get_by_role("button", name="Office 365 / Exchange Online (OAuth 2.0)").click()
     expect(page.locator("#f-auth")).to_have_value("XOAUTH2")
     page.get_by_role("button", name="Office 365 Basic auth (legacy, being retired)").click()
     expect(page.locator("#f-auth")).to_have_value("LOGIN")
+    expect(page.locator("#preset-note")).to_contain_text("Being retired")
     page.get_by_role("button", name="Amazon SES").click()
     expect(page.locator("#f-host")).to_have_value("email-smtp.us-east-1.amazonaws.com")
     expect(page.locator("#f-username")).to_have_value("")  # SendGrid's "apikey" is not kept
