@@ -80,9 +80,19 @@ class TestDNSServer:
         self.dropped: set[str] = set()
         self.queries: list[tuple[str, str]] = []
         resolver, logger = _Resolver(self), _Quiet()
-        self._udp = DNSServer(resolver, address=host, port=port, logger=logger)
-        self.host, self.port = host, int(self._udp.server.server_address[1])
-        self._tcp = DNSServer(resolver, address=host, port=self.port, logger=logger, tcp=True)
+        # UDP picks the port; TCP on the same number can be taken already: try another.
+        for attempt in range(20):
+            self._udp = DNSServer(resolver, address=host, port=port, logger=logger)
+            self.host, self.port = host, int(self._udp.server.server_address[1])
+            try:
+                self._tcp = DNSServer(
+                    resolver, address=host, port=self.port, logger=logger, tcp=True
+                )
+                break
+            except OSError:
+                self._udp.server.server_close()
+                if port or attempt == 19:
+                    raise
         self._udp.start_thread()
         self._tcp.start_thread()
 
