@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 
-from bench.sink import free_port
+from bench.latency import LoopbackServer
 
 MECHANISMS = ("PLAIN", "XOAUTH2")
 USER, PASSWORD = "bench@example.com", "bench-password"
@@ -75,32 +75,16 @@ class _TokenHandler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
-class AuthFront:
+class AuthFront(LoopbackServer):
     """127.0.0.1:port -> smtp-sink at `target`, answering AUTH PLAIN / XOAUTH2 itself."""
+
+    name = "auth-front"
 
     def __init__(self, target: int, tokens: TokenServer) -> None:
         self.target = target
         self.tokens = tokens
-        self.port = free_port()
         self.auths: dict[str, int] = {"PLAIN": 0, "XOAUTH2": 0, "refused": 0}
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="auth-front", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("the auth front did not start")
-
-    def stop(self) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        self._loop.run_until_complete(
-            asyncio.start_server(self._session, "127.0.0.1", self.port, backlog=512)
-        )
-        self._ready.set()
-        self._loop.run_forever()
+        super().__init__()
 
     async def _session(
         self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter

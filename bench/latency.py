@@ -13,19 +13,19 @@ import threading
 from bench.sink import free_port
 
 
-class DelayRelay:
-    """127.0.0.1:port -> 127.0.0.1:target, each direction delayed by rtt_ms / 2."""
+class LoopbackServer:
+    """A TCP server on 127.0.0.1 in its own event loop thread; subclasses give `_session`."""
 
-    def __init__(self, target: int, rtt_ms: float) -> None:
-        self.target = target
-        self.delay = rtt_ms / 2000
+    name = "loopback-server"
+
+    def __init__(self) -> None:
         self.port = free_port()
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="delay-relay", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
         self._thread.start()
         if not self._ready.wait(10):
-            raise RuntimeError("the delay relay did not start")
+            raise RuntimeError(f"the {self.name.replace('-', ' ')} did not start")
 
     def stop(self) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)
@@ -34,12 +34,30 @@ class DelayRelay:
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
         self._loop.run_until_complete(
-            asyncio.start_server(self._relay, "127.0.0.1", self.port, backlog=512)
+            asyncio.start_server(self._session, "127.0.0.1", self.port, backlog=512)
         )
         self._ready.set()
         self._loop.run_forever()
 
-    async def _relay(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+    async def _session(
+        self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter
+    ) -> None:
+        raise NotImplementedError
+
+
+class DelayRelay(LoopbackServer):
+    """127.0.0.1:port -> 127.0.0.1:target, each direction delayed by rtt_ms / 2."""
+
+    name = "delay-relay"
+
+    def __init__(self, target: int, rtt_ms: float) -> None:
+        self.target = target
+        self.delay = rtt_ms / 2000
+        super().__init__()
+
+    async def _session(
+        self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter
+    ) -> None:
         try:
             server_r, server_w = await asyncio.open_connection("127.0.0.1", self.target)
         except OSError:
