@@ -106,14 +106,26 @@ def render(kind: str, context: Mapping[str, Any], settings: SiteSettings) -> Ren
         raise RenderError(f"cannot render {where}: {exc}") from exc
 
 
+@functools.lru_cache(maxsize=128)
+def _builtin_templates(kind: str) -> tuple[jinja2.Template, jinja2.Template, jinja2.Template]:
+    """A kind's subject, text and HTML templates, compiled once per process (the files ship
+    with the code: auto_reload is off)."""
+    return (
+        _ENV.get_template(f"{kind}.subject.txt"),
+        _ENV.get_template(f"{kind}.txt"),
+        _ENV.get_template(f"{kind}.html"),
+    )
+
+
 def _render_builtin(kind: str, ctx: dict[str, Any]) -> Rendered:
     # Template.render copies the variables and the globals (a ChainMap, slow to iterate) into a
     # new dict for every call: merge them once for the three templates instead. Jinja never
     # writes to a shared parent dict (assignments go to the template's own context).
     variables = {**_ENV.globals, **ctx}
-    subject = _render(_ENV.get_template(f"{kind}.subject.txt"), variables)
-    text = _render(_ENV.get_template(f"{kind}.txt"), variables)
-    html = _render(_ENV.get_template(f"{kind}.html"), variables)
+    subject_t, text_t, html_t = _builtin_templates(kind)
+    subject = _render(subject_t, variables)
+    text = _render(text_t, variables)
+    html = _render(html_t, variables)
     return Rendered(subject=one_line(subject), text=_tidy_text(text), html=inline(html))
 
 

@@ -12,8 +12,9 @@ INSERT there too: one round trip instead of two, and no ORM statement compiled p
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,9 +45,22 @@ def _plan() -> _Plan:
     fields = [f for f in OutboxMessage._meta.concrete_fields if f is not pk]
     return _Plan(
         fields=fields,
-        pre_save=[f for f in fields if type(f).pre_save is not models.Field.pre_save],
+        pre_save=[f for f in fields if _sets_on_save(f)],
         columns=tuple((f, f.attname, isinstance(f, _PLAIN_FIELDS)) for f in fields),
     )
+
+
+def _sets_on_save(field: models.Field[Any, Any]) -> bool:
+    """Whether the field's pre_save may change the value (a date field only with auto_now or
+    auto_now_add: the others just read it back)."""
+    if type(field).pre_save is models.Field.pre_save:
+        return False
+    if isinstance(field, models.DateField) and type(field).pre_save in _DATE_PRE_SAVE:
+        return bool(field.auto_now or field.auto_now_add)
+    return True
+
+
+_DATE_PRE_SAVE = (models.DateField.pre_save, models.DateTimeField.pre_save)
 
 
 def _values(connection: Any) -> Callable[[OutboxMessage], list[Any]]:
@@ -126,16 +140,17 @@ def _statement(connection: Any, returning: bool, rows: int) -> str:
     if sql is None:
         if len(_statements) >= 64:
             _statements.clear()
-        sql = _statements[key] = _write_statement(connection.ops, returning, rows)
+        placeholder = "?" if connection.vendor == "sqlite" else "%s"  # see _driver_cursor
+        sql = _statements[key] = _write_statement(connection.ops, returning, rows, placeholder)
     return sql
 
 
-def _write_statement(ops: Any, returning: bool, rows: int) -> str:
+def _write_statement(ops: Any, returning: bool, rows: int, placeholder: str) -> str:
     meta = OutboxMessage._meta
     assert meta.pk is not None
     fields = _plan().fields
     columns = ", ".join(ops.quote_name(f.column) for f in fields)
-    one_row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    one_row = "(" + ", ".join([placeholder] * len(fields)) + ")"
     # The message id is unique: matching on it does not depend on RETURNING's row order.
     suffix = (
         f" RETURNING {ops.quote_name(meta.pk.column)}, {ops.quote_name('message_id')}"
@@ -153,8 +168,10 @@ def _insert(
 ) -> None:
     """One multi-row INSERT per batch (RETURNING the ids where the database can)."""
     returning = connection.features.can_return_rows_from_bulk_insert
-    size = max(1, min(batch_size, connection.ops.bulk_batch_size(fields, rows) or batch_size))
-    with connection.cursor() as cursor:
+    size = 1
+    if len(rows) > 1:
+        size = max(1, min(batch_size, connection.ops.bulk_batch_size(fields, rows) or batch_size))
+    with _driver_cursor(connection) as cursor:
         for start in range(0, len(rows), size):
             batch = rows[start : start + size]
             params: list[Any] = []
@@ -165,3 +182,27 @@ def _insert(
                 by_id = {row.message_id: row for row in batch}
                 for pk_value, message_id in cursor.fetchall():
                     by_id[message_id].pk = pk_value
+
+
+@contextlib.contextmanager
+def _driver_cursor(connection: Any) -> Iterator[Any]:
+    """The database driver's own cursor, past Django's wrapper (which has checked that the
+    connection is open, healthy and this thread's); its errors are mapped to django.db's.
+
+    PostgreSQL: a cursor that sends the values apart from the statement (the email's bytes in
+    binary) instead of quoting them into it, as Django's default cursor does, so the server
+    does not parse a 10 KB hex literal nor the client write one; not prepared, so it suits
+    connection poolers as Django's cursor does. SQLite: the statement is written with `?`
+    once, instead of Django converting `%s` on every execute.
+    """
+    with connection.cursor() as wrapper:
+        if connection.vendor == "postgresql":
+            import psycopg
+
+            with connection.wrap_database_errors, psycopg.Cursor(wrapper.cursor.connection) as raw:
+                yield raw
+        elif connection.vendor == "sqlite":
+            with connection.wrap_database_errors:
+                yield connection.connection.cursor()
+        else:
+            yield wrapper
