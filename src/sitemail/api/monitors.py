@@ -11,7 +11,7 @@ from asgiref.sync import sync_to_async
 
 from sitemail import paging
 from sitemail.accounts.models import User as UserModel
-from sitemail.api.common import EmptyResponse, Node, PageInfo, decode_id, node_id, run
+from sitemail.api.common import EmptyResponse, Node, PageInfo, connection, decode_id, node_id, run
 from sitemail.api.context import Info
 from sitemail.api.users import Namespace, User
 from sitemail.monitors import repos as repo_service
@@ -143,11 +143,7 @@ class MonitorActionEventConnection:
 
     @classmethod
     def of(cls, page: Page[ActionRun]) -> MonitorActionEventConnection:
-        return cls(
-            nodes=[MonitorActionEvent.of(r) for r in page.rows],
-            total_count=page.total,
-            page_info=PageInfo.of(page),
-        )
+        return connection(cls, page, MonitorActionEvent.of)
 
 
 @strawberry.type
@@ -198,11 +194,7 @@ class MonitorEmail(_ActionBase, Node):
     ) -> MonitorActionEmailRecipientsConnection:
         users = sorted(self.model.recipients.all(), key=lambda u: u.pk)  # prefetched
         page = paging.in_memory(users, first, after, newest_first=False)
-        return MonitorActionEmailRecipientsConnection(
-            nodes=[User.of(u) for u in page.rows],
-            total_count=page.total,
-            page_info=PageInfo.of(page),
-        )
+        return connection(MonitorActionEmailRecipientsConnection, page, User.of)
 
 
 @strawberry.type
@@ -269,11 +261,11 @@ def _actions(
     rows: list[Action], first: int | None, after: str | None, runs: list[ActionRun] | None
 ) -> MonitorActionConnection:
     page = paging.in_memory(rows, first, after, newest_first=False)
-    nodes: list[MonitorEmail | MonitorWebhook | MonitorSlackWebhook | MonitorBatchChange] = [
-        _action(a, None if runs is None else [r for r in runs if r.action_id == a.pk])
-        for a in page.rows
-    ]
-    return MonitorActionConnection(nodes=nodes, total_count=page.total, page_info=PageInfo.of(page))
+    return connection(
+        MonitorActionConnection,
+        page,
+        lambda a: _action(a, None if runs is None else [r for r in runs if r.action_id == a.pk]),
+    )
 
 
 @strawberry.type
@@ -339,11 +331,7 @@ class MonitorQuery(Node):
     ) -> MonitorTriggerEventConnection:
         loader = info.context.loader("monitor_events", _load_events)
         rows, acts = await loader.load((self.monitor, first, after))
-        return MonitorTriggerEventConnection(
-            nodes=[_event(r, acts) for r in rows.rows],
-            total_count=rows.total,
-            page_info=PageInfo.of(rows),
-        )
+        return connection(MonitorTriggerEventConnection, rows, lambda r: _event(r, acts))
 
 
 EventsKey = tuple[CodeMonitor, int | None, str | None]
@@ -427,9 +415,7 @@ def monitors_of(
     actor: UserModel | None, owner: UserModel, first: int | None, after: str | None
 ) -> MonitorConnection:
     page = service.page_for(actor, owner, first, after)
-    return MonitorConnection(
-        nodes=[shape(m) for m in page.rows], total_count=page.total, page_info=PageInfo.of(page)
-    )
+    return connection(MonitorConnection, page, shape)
 
 
 async def user_monitors(
