@@ -449,42 +449,34 @@ def _webhook_spec(
     )
 
 
-def _specs(actions: list[MonitorActionInput]) -> list[service.ActionSpec]:
+# (input field, relay id kind, Action.Type): the one list both actions inputs are read by.
+_ACTION_FIELDS = (
+    ("email", "MonitorEmail", Action.Type.EMAIL),
+    ("webhook", "MonitorWebhook", Action.Type.WEBHOOK),
+    ("slack_webhook", "MonitorSlackWebhook", Action.Type.SLACK),
+)
+
+
+def _specs(
+    actions: list[MonitorActionInput] | list[MonitorEditActionInput],
+) -> list[service.ActionSpec]:
+    """Each action's one set field as a spec; an edit input's `id` keeps the existing action."""
     specs: list[service.ActionSpec] = []
     for a in actions:
-        given = [x for x in (a.email, a.webhook, a.slack_webhook) if x is not None]
+        given = [(f, kind, t) for f, kind, t in _ACTION_FIELDS if getattr(a, f) is not None]
         if len(given) != 1:
             raise service.MonitorError(
                 "actions: each action sets exactly one of email, webhook, slackWebhook"
             )
-        if a.email is not None:
-            specs.append(_email_spec(a.email))
-        elif a.webhook is not None:
-            specs.append(_webhook_spec(Action.Type.WEBHOOK, a.webhook))
-        elif a.slack_webhook is not None:
-            specs.append(_webhook_spec(Action.Type.SLACK, a.slack_webhook))
-    return specs
-
-
-def _edit_specs(actions: list[MonitorEditActionInput]) -> list[service.ActionSpec]:
-    specs: list[service.ActionSpec] = []
-    for a in actions:
-        given = [x for x in (a.email, a.webhook, a.slack_webhook) if x is not None]
-        if len(given) != 1:
-            raise service.MonitorError(
-                "actions: each action sets exactly one of email, webhook, slackWebhook"
-            )
-        if a.email is not None:
-            pk = decode_id("MonitorEmail", a.email.id) if a.email.id else None
-            specs.append(_email_spec(a.email.update, pk))
-        elif a.webhook is not None:
-            pk = decode_id("MonitorWebhook", a.webhook.id) if a.webhook.id else None
-            specs.append(_webhook_spec(Action.Type.WEBHOOK, a.webhook.update, pk))
-        elif a.slack_webhook is not None:
-            pk = (
-                decode_id("MonitorSlackWebhook", a.slack_webhook.id) if a.slack_webhook.id else None
-            )
-            specs.append(_webhook_spec(Action.Type.SLACK, a.slack_webhook.update, pk))
+        field, kind, type_ = given[0]
+        data, pk = getattr(a, field), None
+        if isinstance(a, MonitorEditActionInput):
+            pk = decode_id(kind, data.id) if data.id else None
+            data = data.update
+        if type_ == Action.Type.EMAIL:
+            specs.append(_email_spec(data, pk))
+        else:
+            specs.append(_webhook_spec(type_, data, pk))
     return specs
 
 
@@ -568,7 +560,7 @@ class MonitorsMutation:
                 description=monitor.update.description,
                 query=trigger.update.query,
                 enabled=monitor.update.enabled,
-                actions=_edit_specs(actions),
+                actions=_specs(actions),
             )
             return _loaded(service.update(actor, _monitor_pk(monitor.id), spec))
 
