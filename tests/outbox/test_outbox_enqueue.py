@@ -217,3 +217,29 @@ def test_enqueue_many_keeps_secrets_apart_and_skips_when_disabled() -> None:
     assert b"s3cr3t" in bytes(sent.data) and b"s3cr3t" not in bytes(sent.redacted_data or b"")
     assert skipped.status == Status.SKIPPED and b"s3cr3t" not in bytes(skipped.data)
     assert sent.context["url"] == LINK_REMOVED
+
+
+def test_new_row_is_what_the_model_builds() -> None:
+    from django.db.models.signals import post_init
+    from django.utils import timezone
+
+    from sitemail.outbox.insert import new_row
+
+    values = {"kind": "k", "recipient": "a@example.com", "next_attempt_at": timezone.now()}
+    fast, model = new_row(**values), OutboxMessage(**values)
+    assert {k: v for k, v in fast.__dict__.items() if k != "_state"} == {
+        k: v for k, v in model.__dict__.items() if k != "_state"
+    }
+    assert fast._state.adding and fast._state.db is None
+    assert fast.rcpt_tos == [] and fast.rcpt_tos is not new_row(**values).rcpt_tos
+    seen: list[object] = []
+
+    def receiver(sender: type, instance: object, **kwargs: object) -> None:
+        seen.append(instance)
+
+    post_init.connect(receiver, sender=OutboxMessage)
+    try:
+        row = new_row(**values)  # with a receiver connected: Model.__init__, which sends it
+        assert seen == [row]
+    finally:
+        post_init.disconnect(receiver, sender=OutboxMessage)

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import connections, models, router
+from django.db.models import signals
+from django.db.models.base import ModelState
 
 from sitemail.outbox.models import OutboxMessage
 
@@ -61,6 +63,38 @@ def _sets_on_save(field: models.Field[Any, Any]) -> bool:
 
 
 _DATE_PRE_SAVE = (models.DateField.pre_save, models.DateTimeField.pre_save)
+
+
+@functools.cache
+def _defaults() -> tuple[dict[str, Any], tuple[tuple[str, Callable[[], Any]], ...]]:
+    """Each field's default: the fixed ones, and the callables (list, dict) to call per row."""
+    fixed: dict[str, Any] = {}
+    made: list[tuple[str, Callable[[], Any]]] = []
+    for f in OutboxMessage._meta.concrete_fields:
+        if f.has_default() and callable(f.default):
+            made.append((f.attname, f.default))
+        else:
+            fixed[f.attname] = f.get_default()
+    return fixed, tuple(made)
+
+
+def new_row(**values: Any) -> OutboxMessage:
+    """`OutboxMessage(**values)` (attribute names) without Model.__init__'s per-field work:
+    the defaults are worked out once. Model.__init__ itself when init signals are connected."""
+    if signals.pre_init.has_listeners(OutboxMessage) or signals.post_init.has_listeners(
+        OutboxMessage
+    ):
+        return OutboxMessage(**values)
+    fixed, made = _defaults()
+    row = OutboxMessage.__new__(OutboxMessage)
+    row._state = ModelState()
+    state = row.__dict__
+    state.update(fixed)
+    for name, make in made:
+        if name not in values:
+            state[name] = make()
+    state.update(values)
+    return row
 
 
 def _values(connection: Any) -> Callable[[OutboxMessage], list[Any]]:
