@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import pytest
+from django.db import connection
+from django.utils import timezone
 
 from sitemail.outbox import enqueue
+from sitemail.outbox.claims import sent_sql
 from sitemail.outbox.models import OutboxMessage, Status
 from sitemail.outbox.test_email import send_test_email
 from sitemail.outbox.worker import Worker
@@ -117,3 +121,15 @@ def test_send_test_email_logs_the_reply(
     assert result.startswith("Sent test email"), result
     row = OutboxMessage.objects.get(kind="test_email")
     assert (row.status, row.sent_reply) == (Status.SENT, QUEUED_AS)
+
+
+@pytest.mark.parametrize("rows", [1, 4, 100, 250, 500])
+def test_sqlite_looks_each_sent_id_up(rows: int) -> None:
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite's planner; PostgreSQL's follows its statistics")
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    params: list[Any] = ["sent", now, now, "", None, "", *[1, "250 ok"] * rows, "owner", "queued"]
+    with connection.cursor() as cur:
+        cur.execute("EXPLAIN QUERY PLAN " + sent_sql(rows, "sqlite"), params)
+        plan = " | ".join(str(r[-1]) for r in cur.fetchall())
+    assert "INTEGER PRIMARY KEY" in plan and "outbox_due" not in plan, plan

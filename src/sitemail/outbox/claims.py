@@ -273,9 +273,7 @@ class Claims:
                 chunk = clean[start : start + _IN_CHUNK]
                 at = self._dt(max(o.at for o in chunk))
                 cur.execute(
-                    f"UPDATE {TABLE} SET {_SENT_SET}, sent_reply = v.column2 "  # noqa: S608
-                    f"FROM (VALUES {_values(len(chunk))}) AS v "
-                    f"WHERE {TABLE}.id = v.column1 AND {_GUARD}",
+                    sent_sql(len(chunk), self.vendor),
                     [sent, at, at, "", None, "", *_pairs(chunk), *guard],
                 )
             by_kind: dict[str, list[list[Any]]] = {}
@@ -345,10 +343,20 @@ class Claims:
                 )
 
 
-def _values(rows: int) -> str:
-    """A VALUES list of (id, reply) rows; the first one's casts type the columns, in case the
-    driver binds on the server, where bare parameters would be text."""
-    return ", ".join(["(CAST(%s AS bigint), CAST(%s AS text))", *["(%s, %s)"] * (rows - 1)])
+def sent_sql(rows: int, vendor: str) -> str:
+    """The clean sends' UPDATE for `rows` (id, reply) pairs, joined from a VALUES list; the
+    first row's casts type its columns, in case the driver binds on the server.
+
+    SQLite keeps no statistics here, and for most list sizes its planner would walk outbox_due
+    for status = 'queued' (every queued row, per chunk) and probe the list, rather than look
+    each id up: the unary + takes the guard's terms out of index use, so the ids drive
+    (tests/outbox/test_sent_reply.py checks the plan)."""
+    values = ", ".join(["(CAST(%s AS bigint), CAST(%s AS text))", *["(%s, %s)"] * (rows - 1)])
+    guard = "+lease_owner = %s AND +status = %s" if vendor == "sqlite" else _GUARD
+    return (
+        f"UPDATE {TABLE} SET {_SENT_SET}, sent_reply = v.column2 "  # noqa: S608
+        f"FROM (VALUES {values}) AS v WHERE {TABLE}.id = v.column1 AND {guard}"
+    )
 
 
 def _pairs(outcomes: Sequence[Outcome]) -> list[Any]:
