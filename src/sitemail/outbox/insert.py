@@ -220,8 +220,9 @@ def _insert(
 
 @contextlib.contextmanager
 def _driver_cursor(connection: Any) -> Iterator[Any]:
-    """The database driver's own cursor, past Django's wrapper (which has checked that the
-    connection is open, healthy and this thread's); its errors are mapped to django.db's.
+    """The database driver's own cursor, past Django's wrapper, after the checks Django makes
+    before giving one out (the connection open, healthy and this thread's); its errors are
+    mapped to django.db's.
 
     PostgreSQL: a cursor that sends the values apart from the statement (the email's bytes in
     binary) instead of quoting them into it, as Django's default cursor does, so the server
@@ -229,14 +230,18 @@ def _driver_cursor(connection: Any) -> Iterator[Any]:
     connection poolers as Django's cursor does. SQLite: the statement is written with `?`
     once, instead of Django converting `%s` on every execute.
     """
-    with connection.cursor() as wrapper:
-        if connection.vendor == "postgresql":
-            import psycopg
+    if connection.vendor not in ("postgresql", "sqlite"):
+        with connection.cursor() as cursor:
+            yield cursor
+        return
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    with connection.wrap_database_errors:
+        if connection.vendor == "sqlite":
+            yield connection.connection.cursor()
+            return
+        import psycopg
 
-            with connection.wrap_database_errors, psycopg.Cursor(wrapper.cursor.connection) as raw:
-                yield raw
-        elif connection.vendor == "sqlite":
-            with connection.wrap_database_errors:
-                yield connection.connection.cursor()
-        else:
-            yield wrapper
+        with psycopg.Cursor(connection.connection) as cursor:
+            yield cursor
