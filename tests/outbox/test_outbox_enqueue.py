@@ -243,3 +243,26 @@ def test_new_row_is_what_the_model_builds() -> None:
         assert seen == [row]
     finally:
         post_init.disconnect(receiver, sender=OutboxMessage)
+
+
+def test_insert_values_are_what_the_fields_would_save() -> None:
+    """insert_many calls the backend's adapters directly for JSON, dates and bytes."""
+    from django.db import connections
+
+    from sitemail.outbox.insert import _plan, _values
+    from sitemail.outbox.service import prepare
+
+    connection = connections["default"]
+    row = prepare("set_password", "a@example.com", {"username": "a", "url": "https://x/?c=s"},
+                  settings=static_settings())  # fmt: skip
+    got = _values(connection)(row)  # its pre_save sets created_at first
+    want = [f.get_db_prep_save(getattr(row, f.attname), connection) for f in _plan().fields]
+
+    def plain(value: object) -> object:  # psycopg's Jsonb and Binary wrap the value
+        value = getattr(value, "obj", value)
+        return bytes(value) if isinstance(value, memoryview) else value
+
+    assert [plain(v) for v in got] == [plain(v) for v in want]
+    assert type(got[[f.attname for f in _plan().fields].index("context")]) is type(
+        want[[f.attname for f in _plan().fields].index("context")]
+    )
