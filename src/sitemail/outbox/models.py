@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from django.db import models
+from django.db.models import F, Q
+from django.db.models.functions import Lower
 
 
 class Status(models.TextChoices):
@@ -51,8 +53,21 @@ class OutboxMessage(models.Model):
         indexes = [
             # The worker's claim: due queued rows in order.
             models.Index(fields=["status", "next_attempt_at"], name="outbox_due"),
-            models.Index(fields=["recipient"], name="outbox_recipient"),
+            # The email log's filters, newest first; recipient matches case-insensitively
+            # (outbox.log.recipient_is).
+            models.Index(Lower("recipient"), F("id"), name="outbox_recipient_ci"),
             models.Index(fields=["kind", "id"], name="outbox_kind"),
+            models.Index(fields=["status", "id"], name="outbox_status"),
+            # /metrics' oldest queued message; rows leave it when they are sent.
+            models.Index(
+                fields=["created_at"], name="outbox_queued_age", condition=Q(status="queued")
+            ),
+            # The admin banner's failing streak: attempted rows that did not go out (few).
+            models.Index(
+                fields=["id"],
+                name="outbox_unsent_attempts",
+                condition=Q(attempts__gt=0) & ~Q(status__in=["sent", "cancelled"]),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -73,3 +88,30 @@ class OutboxMessage(models.Model):
     def can_retry(self) -> bool:
         """The email log's Retry button and outbox.log.retry agree on this one rule."""
         return self.retry_refusal() is None
+
+
+class OutboxCount(models.Model):
+    """Messages (and attempts after the first) per (kind, status), kept by triggers
+    (outbox.counts); on PostgreSQL the pending changes are in OutboxCountDelta."""
+
+    kind = models.CharField(max_length=64)
+    status = models.CharField(max_length=16)
+    messages = models.BigIntegerField(default=0)
+    retries = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "outbox_count"
+        constraints = [models.UniqueConstraint(fields=["kind", "status"], name="outbox_count_key")]
+
+
+class OutboxCountDelta(models.Model):
+    """PostgreSQL: one statement's net change to OutboxCount, until outbox.counts.fold()."""
+
+    id = models.BigAutoField(primary_key=True)
+    kind = models.CharField(max_length=64)
+    status = models.CharField(max_length=16)
+    messages = models.BigIntegerField()
+    retries = models.BigIntegerField()
+
+    class Meta:
+        db_table = "outbox_count_delta"
