@@ -245,6 +245,7 @@ def measure(args: dict[str, Any]) -> dict[str, Any]:
         ),
         "email log, status=failed": lambda: emaillog.page(status="failed"),
         "email log, status=queued": lambda: emaillog.page(status="queued"),
+        "email log, status=sent": lambda: emaillog.page(status="sent"),
         "email log, kind": lambda: emaillog.page(kind=args["kind"]),
         "admin banner": status.banners,
     }

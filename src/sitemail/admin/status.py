@@ -42,7 +42,7 @@ def banners() -> list[Banner]:
 
     return [
         Banner(w, "/site-admin/suppressions", "See bounces and suppression")
-        for w in rates.last_7_days().warnings()
+        for w in rates.warnings_last_7_days()
     ]
 
 

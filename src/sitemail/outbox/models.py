@@ -62,6 +62,10 @@ class OutboxMessage(models.Model):
             models.Index(
                 fields=["created_at"], name="outbox_queued_age", condition=Q(status="queued")
             ),
+            # Sent in the last 7 days (deliverability.rates); unsent rows stay out of it.
+            models.Index(
+                fields=["sent_at"], name="outbox_sent_at", condition=Q(sent_at__isnull=False)
+            ),
             # The admin banner's failing streak: attempted rows that did not go out (few).
             models.Index(
                 fields=["id"],

@@ -82,6 +82,14 @@ class Migration(migrations.Migration):
         migrations.AddIndex(
             model_name="outboxmessage",
             index=models.Index(
+                condition=models.Q(("sent_at__isnull", False)),
+                fields=["sent_at"],
+                name="outbox_sent_at",
+            ),
+        ),
+        migrations.AddIndex(
+            model_name="outboxmessage",
+            index=models.Index(
                 condition=models.Q(
                     ("attempts__gt", 0),
                     models.Q(("status__in", ["sent", "cancelled"]), _negated=True),
