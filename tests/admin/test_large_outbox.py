@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from sitemail.admin import emaillog, status
@@ -70,17 +69,25 @@ def _pg() -> bool:
 
 
 def _plans(fn: Callable[[], object]) -> list[str]:
-    """The plan of each statement on outbox_message that `fn` runs, as one string each."""
-    with CaptureQueriesContext(connection) as captured:
+    """The plan of each statement on outbox_message that `fn` runs, as one string each,
+    explained with the same parameters (SQLite plans a bound value differently from a
+    literal one: a partial index needs the literal)."""
+    statements: list[tuple[str, Any]] = []
+
+    def record(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        statements.append((sql, params))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
         fn()
     out = []
-    for q in captured.captured_queries:
-        if "outbox_message" not in q["sql"] or not q["sql"].startswith("SELECT"):
+    for sql, params in statements:
+        if "outbox_message" not in sql or not sql.startswith("SELECT"):
             continue
         with connection.cursor() as cur:
             if _pg():
                 cur.execute("SET enable_seqscan = off")
-            cur.execute(("EXPLAIN " if _pg() else "EXPLAIN QUERY PLAN ") + q["sql"])
+            cur.execute(("EXPLAIN " if _pg() else "EXPLAIN QUERY PLAN ") + sql, params)
             out.append("\n".join(" ".join(str(c) for c in row) for row in cur.fetchall()))
             if _pg():
                 cur.execute("RESET enable_seqscan")

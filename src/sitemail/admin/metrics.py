@@ -18,7 +18,7 @@ from prometheus_client.registry import Collector
 from sitemail.accounts import mailbudget
 from sitemail.deliverability.metrics import DeliverabilityCollector
 from sitemail.outbox import counts
-from sitemail.outbox.models import OutboxMessage, Status
+from sitemail.outbox.models import QUEUED_SQL, OutboxMessage, Status, matches
 
 TOKEN_ENV = "SITEMAIL_METRICS_TOKEN"
 
@@ -44,7 +44,7 @@ class OutboxCollector(Collector):
             value=sum(c.messages for c in outbox_totals if c.status == Status.QUEUED),
         )
         oldest = (
-            OutboxMessage.objects.filter(status=Status.QUEUED)
+            OutboxMessage.objects.filter(matches(QUEUED_SQL))
             .order_by("created_at")
             .values_list("created_at", flat=True)
             .first()

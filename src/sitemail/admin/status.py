@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sitemail.outbox.models import OutboxMessage, Status
+from sitemail.outbox.models import UNSENT_ATTEMPT_SQL, OutboxMessage, Status, matches
 from sitemail.siteconfig import service as siteconfig
 
 # How many of the latest delivery attempts must all have failed before the banner shows.
@@ -54,8 +54,7 @@ def _failing_streak() -> str | None:
     attempted rows that were not sent (the small outbox_unsent_attempts index) must all be
     newer than the newest sent one (outbox_status)."""
     unsent = list(
-        OutboxMessage.objects.filter(attempts__gt=0)
-        .exclude(status__in=[Status.SENT, Status.CANCELLED])
+        OutboxMessage.objects.filter(matches(UNSENT_ATTEMPT_SQL))
         .order_by("-id")
         .values_list("id", "last_error")[:FAILING_STREAK]
     )

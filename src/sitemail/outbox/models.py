@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Final, Literal
+
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Lower
 
 
@@ -15,6 +18,21 @@ class Status(models.TextChoices):
     SKIPPED = "skipped"  # email disabled (no email.smtp) when it was enqueued: nothing sent
     # The address bounced or complained: notification mail to it is logged, not sent.
     SUPPRESSED = "suppressed"
+
+
+# Two partial indexes' predicates as SQL text. A query meant to use one filters with
+# `matches(...)`, the constants written out: SQLite uses a partial index only when the query's
+# WHERE has them literally, and Django sends filter values as parameters. The conditions of
+# the indexes below say the same (tests/admin/test_large_outbox.py checks the plans).
+QUEUED_SQL: Final = "status = 'queued'"
+UNSENT_ATTEMPT_SQL: Final = "attempts > 0 AND status NOT IN ('sent', 'cancelled')"
+
+
+def matches(
+    sql: Literal["status = 'queued'", "attempts > 0 AND status NOT IN ('sent', 'cancelled')"],
+) -> RawSQL:
+    """A filter() argument: one of the predicates above (never other text), as literal SQL."""
+    return RawSQL(sql, (), output_field=models.BooleanField())  # noqa: S611
 
 
 class OutboxMessage(models.Model):
