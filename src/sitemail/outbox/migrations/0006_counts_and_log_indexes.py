@@ -20,7 +20,7 @@ def uninstall_counts(apps: Any, schema_editor: Any) -> None:
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("outbox", "0004_alter_outboxmessage_status"),
+        ("outbox", "0005_sent_reply"),
     ]
 
     operations = [
