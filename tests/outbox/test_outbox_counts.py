@@ -155,3 +155,31 @@ def test_postgresql_truncate_empties_the_totals() -> None:
     with connection.cursor() as cur:
         cur.execute("TRUNCATE outbox_message CASCADE")
     assert _counted() == {} == _truth()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL only")
+def test_a_running_worker_folds_the_deltas(
+    server: TestSMTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from tests.outbox.conftest import in_db_thread, wait_until
+
+    monkeypatch.setattr(counts, "FOLD_EVERY", 0.05)
+    for i in range(5):
+        enqueue("test_email", f"u{i}@example.com", {"test_id": f"{i:05d}"})
+    assert OutboxCountDelta.objects.exists()
+
+    async def go() -> None:
+        stop = asyncio.Event()
+        async with Worker() as worker:
+            task = asyncio.create_task(worker.run(stop))
+            sent = lambda: OutboxMessage.objects.filter(status=Status.SENT).count() == 5  # noqa: E731
+            await wait_until(lambda: in_db_thread(sent), 20, "the worker sent all five")
+            gone = lambda: not OutboxCountDelta.objects.exists()  # noqa: E731
+            await wait_until(lambda: in_db_thread(gone), 20, "the worker folded the deltas")
+            stop.set()
+            await task
+
+    run(go())
+    assert _counted() == _truth() == {("test_email", "sent"): (5, 0)}
