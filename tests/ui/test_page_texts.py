@@ -10,11 +10,12 @@ from playwright.sync_api import Browser, Page, expect
 
 from sitemail.accounts.models import User
 from sitemail.orgs import invitations
+from sitemail.orgs.models import OrganizationInvitation
 from sitemail.orgs.service import create
 from tests.accounts.conftest import configure
 from tests.admin.test_browser import run_worker_once
 from tests.smtpserver import ServerFactory, TestSMTPServer
-from tests.ui.conftest import shot
+from tests.ui.conftest import shot, sign_in
 
 
 def link_in(server: TestSMTPServer, n: int, pattern: str) -> str:
@@ -76,4 +77,42 @@ def test_invitation_names_the_org_and_sign_up_returns_to_it(
     expect(visitor).to_have_url(f"{live_url}{path}")
     visitor.get_by_role("button", name="Join Acme Corp").click()
     expect(visitor.locator("#result")).to_have_text("You joined Acme Corp.")
+    context.close()
+
+
+def test_invitation_on_a_site_without_sign_up_leads_to_an_account_not_a_dead_end(
+    browser: Browser, live_url: str, page: Page
+) -> None:
+    # The default configuration: builtin sign-in, sign-up off (as `serve` writes it).
+    configure(
+        None,
+        organizationInvitations={"signingKey": "k" * 44},
+        **{"auth.providers": [{"type": "builtin", "allowSignup": False}]},
+    )
+    sign_in(page, "admin")
+    create(User.objects.get(username="admin"), "acme", "Acme Corp")
+    page.goto("/organizations/acme/members")
+    page.get_by_label("Username or email address").fill("carol@example.com")
+    page.get_by_role("button", name="Send invitation").click()
+    # The admin learns at once that carol cannot sign up, and what to do.
+    expect(page.locator("main")).to_contain_text("this site does not allow sign-up: create the")
+    page.get_by_label("Username or email address").fill("carol@example.com")
+    page.get_by_role("button", name="Send invitation").click()
+    expect(page.get_by_role("alert")).to_contain_text("resend it instead (Resend under Pending")
+    shot(page, "11-invite-needs-account", full_page=False)
+    row = OrganizationInvitation.objects.get(recipient_email="carol@example.com")
+    path = "/" + invitations.url_for(row).split("://", 1)[1].split("/", 1)[1]
+
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, base_url=live_url)
+    visitor = context.new_page()
+    visitor.goto(path)
+    expect(visitor.locator("#invitation")).to_contain_text("invited you to join Acme Corp")
+    expect(visitor.locator("#needs-account")).to_contain_text(
+        "ask admin or a site admin to create an account for carol@example.com"
+    )
+    expect(visitor.locator("#invite-sign-up")).to_have_count(0)
+    shot(visitor, "11-invitation-sign-up-closed", full_page=False)
+    visitor.goto("/sign-up")  # typed by hand: the page says so before any form
+    expect(visitor.locator("#sign-up-closed")).to_contain_text("ask a site admin")
+    expect(visitor.locator("#password")).to_have_count(0)
     context.close()

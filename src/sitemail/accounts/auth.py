@@ -19,6 +19,10 @@ from sitemail.siteconfig import service as siteconfig
 INCORRECT = "Incorrect username or password."
 LOCKED = "The account has been locked out due to too many failed sign-in attempts."
 SIGNUP_DISABLED = "Sign-up is not allowed on this site (auth.providers builtin allowSignup)."
+SIGNUP_CLOSED = (
+    "Sign-up is not allowed on this site: ask a site admin to create your account "
+    "(Site admin > Users > New user), then sign in."
+)
 NO_BUILTIN = "Builtin username/password authentication is not enabled on this site."
 INVALID_UNLOCK = "The unlock link is invalid or expired."
 _UNLOCK_SALT = "sitemail.accounts.unlock"
@@ -28,11 +32,19 @@ class SignInError(UserError):
     """Wrong credentials or a locked account; the message is safe to show."""
 
 
+def signup_open() -> bool:
+    """Whether the builtin sign-up form takes new accounts (always for a site's first one)."""
+    settings = siteconfig.get_settings()
+    if not settings.auth.builtin_enabled:
+        return False
+    return settings.auth.allow_signup or not User.objects.exists()
+
+
 def sign_up(username: str, email: str, password: str) -> User:
     """Builtin sign-up. The first user is a verified site admin; later users are verified only
     when email is disabled, otherwise they get a verification email."""
     settings = siteconfig.get_settings()
-    if not settings.auth.builtin_enabled:  # SSO-only site: accounts come from the providers
+    if not signup_open():  # before the fields: their errors would only lead to this one
         raise UserError(SIGNUP_DISABLED)
     passwords.check_new_password(password)
     if settings.email.enabled and User.objects.exists():

@@ -148,6 +148,8 @@ def sign_up(request: HttpRequest) -> HttpResponse:
         "email": request.GET.get("email", "")[:320],
         "error": "",
         "next": _next(request),
+        "first_run": not User.objects.exists(),
+        "closed": auth.SIGNUP_CLOSED if not auth.signup_open() else "",
     }
     if request.method == "POST":
         data = _body(request)
@@ -166,7 +168,6 @@ def sign_up(request: HttpRequest) -> HttpResponse:
         return HttpResponseRedirect(
             "/user/settings/emails" + ("" if verified else "?welcome=verify")
         )
-    context["first_run"] = not User.objects.exists()
     return _page(request, "sign_up", context)
 
 

@@ -89,6 +89,8 @@ def _act(request: HttpRequest, actor: User, org: Any) -> str:
         result = invitations.invite(actor, org, **kwargs)
         sent = "An invitation email was sent." if result.sent_email else "No email was sent."
         key = f" {invitations.KEY_GENERATED}" if result.generated_signing_key else ""
+        if invitations.needs_account(result.invitation):
+            key += " " + invitations.NEEDS_ACCOUNT.format(email=who)
         return f"Invited {who}. {sent} Invitation link: {result.url}{key}"
     if action in ("revoke", "resend"):
         row = invitations.get(int(request.POST.get("id", "0") or 0))
@@ -138,7 +140,9 @@ def _signed_out_context(request: HttpRequest, token: str) -> dict[str, Any]:
     query = {"next": request.path}
     if row.recipient_email:  # an invitation by username names an existing account: sign in
         query["email"] = row.recipient_email
-    context.update(invitation=row, sign_up_query=urlencode(query))
+    context.update(
+        invitation=row, sign_up_query=urlencode(query), needs_account=invitations.needs_account(row)
+    )
     return context
 
 
