@@ -141,3 +141,20 @@ def test_nested_email_config_names_the_flat_keys_in_cli_and_api(
     with pytest.raises(service.SiteConfigError) as info:
         service.update(service.current().id, doc.read_text())  # what the API's mutation calls
     assert any(expected in p for p in info.value.problems)
+
+
+def test_send_test_email_in_file_mode_names_the_nested_keys(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A file nobody's save validated: "email is disabled" alone would leave the admin puzzled.
+    doc = tmp_path / "site.jsonc"
+    doc.write_text(json.dumps({"email": {"address": "a@example.com", "smtp": {"host": "h"}}}))
+    monkeypatch.setenv(service.FILE_ENV, str(doc))
+    service.clear_cache()
+    code, out, err = run(capsys, "send-test-email", "dev@example.com")
+    assert code == 1 and out.startswith("Failed to send test email: ")
+    assert (
+        'warning: site configuration: email: keys are flat, not nested objects; move "address"'
+        in err
+    )
+    assert '"email.smtp"' in err

@@ -136,10 +136,15 @@ def cmd_config_set(args: argparse.Namespace) -> None:
 
 def cmd_send_test_email(args: argparse.Namespace) -> None:
     from sitemail.outbox.test_email import send_test_email
+    from sitemail.siteconfig import service
 
     result = asyncio.run(send_test_email(args.to))
     print(result)
     if not result.startswith("Sent "):
+        # A hand-edited SITE_CONFIG_FILE is never validated by a save: its problems (such as a
+        # nested "email": {...}) are often why the email settings look unset.
+        for message in service.validation_messages():
+            print(f"warning: site configuration: {message}", file=sys.stderr)
         raise SystemExit(1)
 
 
