@@ -196,24 +196,31 @@ def _timed(fn: Callable[[], object], repeat: int) -> dict[str, Any]:
 
 
 def _plans(fn: Callable[[], object]) -> list[dict[str, Any]]:
-    """Each statement `fn` runs, with the database's plan for it."""
+    """Each statement `fn` runs, with the database's plan for it, explained with the same
+    parameters (SQLite plans a bound value differently from a literal: a partial index
+    needs the literal)."""
     from django.db import connection
-    from django.test.utils import CaptureQueriesContext
 
-    with CaptureQueriesContext(connection) as captured:
+    statements: list[tuple[str, Any]] = []
+
+    def record(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        statements.append((sql, params))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
         fn()
     out = []
-    for q in captured.captured_queries:
-        sql = q["sql"]
+    for sql, params in statements:
         if not sql.lstrip().upper().startswith("SELECT"):
             continue
         with connection.cursor() as cur:
             if connection.vendor == "postgresql":
-                cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql)
+                cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
             else:
-                cur.execute("EXPLAIN QUERY PLAN " + sql)
+                cur.execute("EXPLAIN QUERY PLAN " + sql, params)
             plan = [" | ".join(str(c) for c in row) for row in cur.fetchall()]
-        out.append({"sql": sql, "plan": plan})
+            shown = connection.ops.last_executed_query(cur.cursor, sql, params)
+        out.append({"sql": shown, "plan": plan})
     return out
 
 
@@ -245,6 +252,7 @@ def measure(args: dict[str, Any]) -> dict[str, Any]:
         ),
         "email log, status=failed": lambda: emaillog.page(status="failed"),
         "email log, status=queued": lambda: emaillog.page(status="queued"),
+        "email log, status=sent": lambda: emaillog.page(status="sent"),
         "email log, kind": lambda: emaillog.page(kind=args["kind"]),
         "admin banner": status.banners,
     }

@@ -20,6 +20,7 @@ PATHS = {
     "email log, recipient (case-insensitive)",
     "email log, status=failed",
     "email log, status=queued",
+    "email log, status=sent",
     "email log, kind",
     "admin banner",
 }

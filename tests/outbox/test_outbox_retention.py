@@ -124,3 +124,24 @@ def test_the_email_log_list_offers_retry_only_where_retry_works(admin: AdminClie
     assert f"/site-admin/email-log/{purged.id}/retry" not in page
     purged.refresh_from_db()
     assert not purged.can_retry and kept.can_retry
+
+
+def test_the_sweep_walks_every_chunk_and_later_finished_rows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from sitemail.outbox import retention
+
+    monkeypatch.setattr(retention, "_SQLITE_CHUNK", 3)
+    monkeypatch.setattr(retention, "_CHUNK", {"postgresql": 3})
+    old = [_finished(Status.SENT, 40 - i / 10) for i in range(10)]  # four chunks of ids
+    young = [_finished(Status.SENT, 1) for _ in range(4)]
+    assert purge_expired(30) == 10
+    assert {r.pk for r in OutboxMessage.objects.filter(purged_at__isnull=False)} == {
+        r.pk for r in old
+    }
+    # An old message retried and finished since then is purged once it is past the cutoff
+    # too, although everything around it went long before.
+    late = _finished(Status.FAILED, 45)
+    OutboxMessage.objects.filter(pk=late.pk).update(last_attempt_at=timezone.now())
+    assert purge_expired(30) == 0
+    assert purge_expired(30, now=timezone.now() + timedelta(days=31)) == 1 + len(young)

@@ -1,7 +1,7 @@
-"""Prometheus metrics: delivery totals, queue depth and age read from the outbox at scrape time.
+"""Prometheus metrics: delivery totals, queue depth and age, read from the database per scrape.
 
-Counts come from the outbox table, so every process (web replicas, workers) reports the same
-numbers; the SMTP latency histogram is process-local (sitemail.outbox.metrics).
+Counts come from the database (outbox.counts), so every process (web replicas, workers)
+reports the same numbers; the SMTP latency histogram is process-local (sitemail.outbox.metrics).
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ import hmac
 import os
 from collections.abc import Iterator
 
-from django.db.models import Count, Min, Sum
 from django.utils import timezone
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -18,42 +17,48 @@ from prometheus_client.registry import Collector
 
 from sitemail.accounts import mailbudget
 from sitemail.deliverability.metrics import DeliverabilityCollector
-from sitemail.outbox.models import OutboxMessage, Status
+from sitemail.outbox import counts
+from sitemail.outbox.models import QUEUED_SQL, OutboxMessage, Status, matches
 
 TOKEN_ENV = "SITEMAIL_METRICS_TOKEN"
 
 
 class OutboxCollector(Collector):
-    """Reads the outbox on each scrape (three aggregate queries)."""
+    """Totals from outbox_count (kept on write, outbox.counts) and the oldest queued message
+    from a partial index: a few rows read per scrape, whatever the size of the outbox."""
 
     def collect(self) -> Iterator[Metric]:
+        counts.fold()
+        outbox_totals = counts.totals()
         emails = CounterMetricFamily(
             "sitemail_emails", "Emails in the outbox by kind and status.", labels=["kind", "status"]
         )
-        for row in OutboxMessage.objects.values("kind", "status").annotate(n=Count("id")):
-            emails.add_metric([row["kind"], row["status"]], row["n"])
+        for c in outbox_totals:
+            if c.messages:
+                emails.add_metric([c.kind, c.status], c.messages)
         yield emails
 
-        queued = OutboxMessage.objects.filter(status=Status.QUEUED).aggregate(
-            n=Count("id"), oldest=Min("created_at")
-        )
         yield GaugeMetricFamily(
-            "sitemail_outbox_queue_depth", "Messages queued for delivery.", value=queued["n"]
+            "sitemail_outbox_queue_depth",
+            "Messages queued for delivery.",
+            value=sum(c.messages for c in outbox_totals if c.status == Status.QUEUED),
         )
-        oldest = queued["oldest"]
+        oldest = (
+            OutboxMessage.objects.filter(matches(QUEUED_SQL))
+            .order_by("created_at")
+            .values_list("created_at", flat=True)
+            .first()
+        )
         age = (timezone.now() - oldest).total_seconds() if oldest else 0.0
         yield GaugeMetricFamily(
             "sitemail_outbox_oldest_queued_age_seconds",
             "Age of the oldest queued message (0 when the queue is empty).",
             value=max(0.0, age),
         )
-        retried = OutboxMessage.objects.filter(attempts__gt=1).aggregate(
-            n=Sum("attempts"), rows=Count("id")
-        )
         yield CounterMetricFamily(
             "sitemail_email_retries",
             "Delivery attempts after the first, over all messages in the outbox.",
-            value=(retried["n"] or 0) - retried["rows"],
+            value=sum(c.retries for c in outbox_totals),
         )
         refusals = CounterMetricFamily(
             "sitemail_email_user_limit_refusals",

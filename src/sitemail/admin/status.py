@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sitemail.outbox.models import OutboxMessage, Status
+from sitemail.outbox.models import UNSENT_ATTEMPT_SQL, OutboxMessage, Status, matches
 from sitemail.siteconfig import service as siteconfig
 
 # How many of the latest delivery attempts must all have failed before the banner shows.
@@ -30,19 +30,10 @@ def banners() -> list[Banner]:
                 "Configure SMTP",
             )
         ]
-    # The latest attempted messages, newest first; reads at most FAILING_STREAK rows via the pk.
-    latest = list(
-        OutboxMessage.objects.filter(attempts__gt=0)
-        .exclude(status=Status.CANCELLED)
-        .order_by("-id")
-        .values_list("status", "last_error")[:FAILING_STREAK]
-    )
-    if len(latest) == FAILING_STREAK and all(
-        status != Status.SENT and error for status, error in latest
-    ):
+    if (error := _failing_streak()) is not None:
         return [
             Banner(
-                f"The last {FAILING_STREAK} emails failed to send. Latest error: {latest[0][1]}",
+                f"The last {FAILING_STREAK} emails failed to send. Latest error: {error}",
                 "/site-admin/email-log?status=failed",
                 "See the email log",
             )
@@ -51,5 +42,30 @@ def banners() -> list[Banner]:
 
     return [
         Banner(w, "/site-admin/suppressions", "See bounces and suppression")
-        for w in rates.last_7_days().warnings()
+        for w in rates.warnings_last_7_days()
     ]
+
+
+def _failing_streak() -> str | None:
+    """The latest error if the FAILING_STREAK latest attempted messages (newest id first,
+    cancelled ones aside) all failed with an error, else None.
+
+    Read as two index lookups however many rows are queued unattempted on top: the newest
+    attempted rows that were not sent (the small outbox_unsent_attempts index) must all be
+    newer than the newest sent one (outbox_status)."""
+    unsent = list(
+        OutboxMessage.objects.filter(matches(UNSENT_ATTEMPT_SQL))
+        .order_by("-id")
+        .values_list("id", "last_error")[:FAILING_STREAK]
+    )
+    if len(unsent) < FAILING_STREAK or not all(error for _, error in unsent):
+        return None
+    newest_sent = (
+        OutboxMessage.objects.filter(status=Status.SENT)
+        .order_by("-id")
+        .values_list("id", flat=True)
+        .first()
+    )
+    if newest_sent is not None and newest_sent > unsent[-1][0]:
+        return None
+    return unsent[0][1]

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from sitemail.deliverability import suppression
 from sitemail.deliverability.models import Bounce, Event, EventType, Reason
+from sitemail.outbox.log import recipient_is
 from sitemail.outbox.models import OutboxMessage, Status
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ def message_to(recipient: str, now: datetime | None = None) -> OutboxMessage | N
     since = (now or timezone.now()) - MATCH_WINDOW
     return (
         OutboxMessage.objects.filter(
-            recipient__iexact=recipient.strip(), status=Status.SENT, sent_at__gte=since
+            recipient_is(recipient), status=Status.SENT, sent_at__gte=since
         )
         .order_by("-sent_at", "-id")
         .first()

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -52,7 +53,37 @@ class Rates:
 
 def last_7_days(now: datetime | None = None) -> Rates:
     since = (now or timezone.now()) - WINDOW
-    sent = OutboxMessage.objects.filter(sent_at__gte=since).count()
+    bounced, complained = _events(since)
+    return Rates(_sent(since), bounced, complained)
+
+
+def warnings_last_7_days(now: datetime | None = None) -> list[str]:
+    """Rates.warnings() of last_7_days(), for the banner on every admin page: the sent
+    messages are counted only as far as could still make a rate worth a warning.
+
+    A warning needs sent <= bounced / (BOUNCE_REVIEW * WARN_FRACTION) (or the same for
+    complaints), so with no bounces nothing is counted, and with a few bounces a few
+    thousand index entries at most, however much was sent."""
+    since = (now or timezone.now()) - WINDOW
+    bounced, complained = _events(since)
+    if not bounced and not complained:
+        return []
+    enough = max(
+        bounced / (BOUNCE_REVIEW * WARN_FRACTION), complained / (COMPLAINT_REVIEW * WARN_FRACTION)
+    )
+    # Past `enough` every rate is below its warning: the capped count gives none.
+    return Rates(_sent(since, limit=math.ceil(enough) + 1), bounced, complained).warnings()
+
+
+def _sent(since: datetime, limit: int | None = None) -> int:
+    """Messages sent since `since` (the outbox_sent_at index), at most `limit`."""
+    rows = OutboxMessage.objects.filter(sent_at__gte=since)
+    if limit is None:
+        return rows.count()
+    return rows.order_by("sent_at").values("sent_at")[:limit].count()
+
+
+def _events(since: datetime) -> tuple[int, int]:
     events = Event.objects.filter(at__gte=since)
     bounced = (
         events.filter(type=EventType.BOUNCED, bounce=Bounce.HARD)
@@ -61,4 +92,4 @@ def last_7_days(now: datetime | None = None) -> Rates:
         .count()
     )
     complained = events.filter(type=EventType.COMPLAINED).values("message_id").distinct().count()
-    return Rates(sent, bounced, complained)
+    return bounced, complained

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from django.db import transaction
-from django.db.models import Q, QuerySet
-from django.db.models.functions import Coalesce
+from django.db.models import Q, QuerySet, Value
+from django.db.models.functions import Coalesce, Lower
+from django.db.models.lookups import Exact
 from django.utils import timezone
 
 from sitemail.outbox.models import OutboxMessage, Status
@@ -24,6 +25,12 @@ def _match(message: int | str) -> Q:
     return Q(message_id=mid)
 
 
+def recipient_is(address: str) -> Exact[str]:
+    """The (first) recipient is `address`, ignoring case: lower() on both sides, the same
+    expression as the outbox_recipient_ci index, so the database looks it up there."""
+    return Exact(Lower("recipient"), Lower(Value(address.strip())))
+
+
 def messages(
     *, status: str | None = None, kind: str | None = None, recipient: str | None = None
 ) -> QuerySet[OutboxMessage]:
@@ -34,7 +41,7 @@ def messages(
     if kind:
         qs = qs.filter(kind=kind)
     if recipient:
-        qs = qs.filter(recipient__iexact=recipient)
+        qs = qs.filter(recipient_is(recipient))
     return qs
 
 

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Final, Literal
+
 from django.db import models
+from django.db.models import F, Q
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import Lower
 
 
 class Status(models.TextChoices):
@@ -13,6 +18,21 @@ class Status(models.TextChoices):
     SKIPPED = "skipped"  # email disabled (no email.smtp) when it was enqueued: nothing sent
     # The address bounced or complained: notification mail to it is logged, not sent.
     SUPPRESSED = "suppressed"
+
+
+# Two partial indexes' predicates as SQL text. A query meant to use one filters with
+# `matches(...)`, the constants written out: SQLite uses a partial index only when the query's
+# WHERE has them literally, and Django sends filter values as parameters. The conditions of
+# the indexes below say the same (tests/admin/test_large_outbox.py checks the plans).
+QUEUED_SQL: Final = "status = 'queued'"
+UNSENT_ATTEMPT_SQL: Final = "attempts > 0 AND status NOT IN ('sent', 'cancelled')"
+
+
+def matches(
+    sql: Literal["status = 'queued'", "attempts > 0 AND status NOT IN ('sent', 'cancelled')"],
+) -> RawSQL:
+    """A filter() argument: one of the predicates above (never other text), as literal SQL."""
+    return RawSQL(sql, (), output_field=models.BooleanField())  # noqa: S611
 
 
 class OutboxMessage(models.Model):
@@ -54,8 +74,25 @@ class OutboxMessage(models.Model):
         indexes = [
             # The worker's claim: due queued rows in order.
             models.Index(fields=["status", "next_attempt_at"], name="outbox_due"),
-            models.Index(fields=["recipient"], name="outbox_recipient"),
+            # The email log's filters, newest first; recipient matches case-insensitively
+            # (outbox.log.recipient_is).
+            models.Index(Lower("recipient"), F("id"), name="outbox_recipient_ci"),
             models.Index(fields=["kind", "id"], name="outbox_kind"),
+            models.Index(fields=["status", "id"], name="outbox_status"),
+            # /metrics' oldest queued message; rows leave it when they are sent.
+            models.Index(
+                fields=["created_at"], name="outbox_queued_age", condition=Q(status="queued")
+            ),
+            # Sent in the last 7 days (deliverability.rates); unsent rows stay out of it.
+            models.Index(
+                fields=["sent_at"], name="outbox_sent_at", condition=Q(sent_at__isnull=False)
+            ),
+            # The admin banner's failing streak: attempted rows that did not go out (few).
+            models.Index(
+                fields=["id"],
+                name="outbox_unsent_attempts",
+                condition=Q(attempts__gt=0) & ~Q(status__in=["sent", "cancelled"]),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -76,3 +113,30 @@ class OutboxMessage(models.Model):
     def can_retry(self) -> bool:
         """The email log's Retry button and outbox.log.retry agree on this one rule."""
         return self.retry_refusal() is None
+
+
+class OutboxCount(models.Model):
+    """Messages (and attempts after the first) per (kind, status), kept by triggers
+    (outbox.counts); on PostgreSQL the pending changes are in OutboxCountDelta."""
+
+    kind = models.CharField(max_length=64)
+    status = models.CharField(max_length=16)
+    messages = models.BigIntegerField(default=0)
+    retries = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "outbox_count"
+        constraints = [models.UniqueConstraint(fields=["kind", "status"], name="outbox_count_key")]
+
+
+class OutboxCountDelta(models.Model):
+    """PostgreSQL: one statement's net change to OutboxCount, until outbox.counts.fold()."""
+
+    id = models.BigAutoField(primary_key=True)
+    kind = models.CharField(max_length=64)
+    status = models.CharField(max_length=16)
+    messages = models.BigIntegerField()
+    retries = models.BigIntegerField()
+
+    class Meta:
+        db_table = "outbox_count_delta"

@@ -165,6 +165,7 @@ class Worker:
         wake.register(self._kick)
         if self.claims.vendor == "postgresql":
             helpers.append(asyncio.create_task(wake.listen(self._kick)))
+            helpers.append(asyncio.create_task(self._fold_counts()))
         lanes = self.lanes.start()
         try:
             await self._loop(stop, until_idle)
@@ -320,6 +321,17 @@ class Worker:
             except Exception:
                 log.warning("outbox: email log retention sweep failed", exc_info=True)
             await asyncio.sleep(_RETENTION_EVERY)
+
+    async def _fold_counts(self) -> None:
+        """PostgreSQL: fold the statement deltas into the /metrics totals (outbox.counts)."""
+        from sitemail.outbox import counts
+
+        while True:
+            await asyncio.sleep(counts.FOLD_EVERY)
+            try:
+                await self.claims.call(counts.fold)
+            except Exception:
+                log.warning("outbox: could not fold the message counts", exc_info=True)
 
     async def _heartbeat(self) -> None:
         """Extend our leases while sends take long (slow server, many timeouts), so another
