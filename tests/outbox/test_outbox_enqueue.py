@@ -266,3 +266,41 @@ def test_insert_values_are_what_the_fields_would_save() -> None:
     assert type(got[[f.attname for f in _plan().fields].index("context")]) is type(
         want[[f.attname for f in _plan().fields].index("context")]
     )
+
+
+def test_json_safety_check_agrees_with_json_dumps() -> None:
+    import json
+    import math
+
+    from sitemail.outbox.service import _check_json_safe
+
+    loop: dict[str, object] = {}
+    loop["self"] = loop
+    deep: object = "x"
+    for _ in range(20):
+        deep = {"d": [deep]}
+    samples: list[object] = [
+        {"a": "b", "n": 1, "f": 1.5, "t": True, "none": None, "l": [1, "x", {"k": [2.0]}]},
+        {"tuple": (1, 2)},  # json writes a list
+        {"int_key": {1: "x"}},  # json writes "1"
+        {"nan": math.nan},
+        {"inf": [math.inf]},
+        {"date": datetime.now()},
+        {"set": {1}},
+        {"bytes": b"x"},
+        loop,
+        {"deep": deep},
+    ]
+    for sample in samples:
+        try:
+            json.dumps(sample, allow_nan=False)
+            safe = True
+        except (TypeError, ValueError):
+            safe = False
+        try:
+            _check_json_safe("test_email", sample)  # type: ignore[arg-type]
+            checked = True
+        except TypeError as exc:
+            assert "must be JSON-safe" in str(exc)
+            checked = False
+        assert checked == safe, sample

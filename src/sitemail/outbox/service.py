@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -40,7 +41,30 @@ def _placeholder(value: object) -> str:
     return LINK_REMOVED if text.startswith(("http://", "https://")) else VALUE_REMOVED
 
 
+def _plainly_json(value: object, depth: int = 0) -> bool:
+    """True if `value` is made of JSON's own types only (exactly str, int, bool, None, finite
+    float, list, dict with str keys), a few levels deep: what json.dumps surely accepts, found
+    without writing the text out. False means "ask json.dumps", not "unsafe"."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return True
+    if kind is float:
+        return math.isfinite(value)  # type: ignore[arg-type]
+    if depth >= 8:
+        return False
+    if kind is list:
+        return all(_plainly_json(v, depth + 1) for v in value)  # type: ignore[attr-defined]
+    if kind is dict:
+        return all(
+            type(k) is str and _plainly_json(v, depth + 1)
+            for k, v in value.items()  # type: ignore[attr-defined]
+        )
+    return False
+
+
 def _check_json_safe(kind: str, context: Mapping[str, Any]) -> None:
+    if type(context) is dict and _plainly_json(context):
+        return  # the common case; anything else is json.dumps's to judge (and to explain)
     try:
         json.dumps(context, allow_nan=False)
     except (TypeError, ValueError) as exc:
