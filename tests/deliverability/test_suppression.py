@@ -73,6 +73,19 @@ def test_every_kind_of_mail_to_a_suppressed_address(server: TestSMTPServer) -> N
     )
 
 
+def test_suppressed_whatever_the_case_one_by_one_and_in_bulk(server: TestSMTPServer) -> None:
+    """enqueue asks about its few addresses; enqueue_many about many at once (both paths)."""
+    from sitemail.outbox import enqueue_many
+
+    _bounce("gone@example.org")
+    example = dict(kinds.get("account_update").example)
+    assert enqueue("account_update", "Gone@Example.ORG", example).status == Status.SUPPRESSED
+    addresses = [f"user{i}@example.org" for i in range(59)] + ["GONE@example.org"]
+    rows = enqueue_many("account_update", [(a, example) for a in addresses])
+    assert [r.recipient for r in rows if r.status == Status.SUPPRESSED] == ["GONE@example.org"]
+    assert sum(r.status == Status.QUEUED for r in rows) == 59
+
+
 def test_suppression_through_the_services(server: TestSMTPServer) -> None:
     alice = create_user("alice", "alice@example.com")
     _bounce("alice@example.com")

@@ -217,3 +217,52 @@ def test_enqueue_many_keeps_secrets_apart_and_skips_when_disabled() -> None:
     assert b"s3cr3t" in bytes(sent.data) and b"s3cr3t" not in bytes(sent.redacted_data or b"")
     assert skipped.status == Status.SKIPPED and b"s3cr3t" not in bytes(skipped.data)
     assert sent.context["url"] == LINK_REMOVED
+
+
+def test_new_row_is_what_the_model_builds() -> None:
+    from django.db.models.signals import post_init
+    from django.utils import timezone
+
+    from sitemail.outbox.insert import new_row
+
+    values = {"kind": "k", "recipient": "a@example.com", "next_attempt_at": timezone.now()}
+    fast, model = new_row(**values), OutboxMessage(**values)
+    assert {k: v for k, v in fast.__dict__.items() if k != "_state"} == {
+        k: v for k, v in model.__dict__.items() if k != "_state"
+    }
+    assert fast._state.adding and fast._state.db is None
+    assert fast.rcpt_tos == [] and fast.rcpt_tos is not new_row(**values).rcpt_tos
+    seen: list[object] = []
+
+    def receiver(sender: type, instance: object, **kwargs: object) -> None:
+        seen.append(instance)
+
+    post_init.connect(receiver, sender=OutboxMessage)
+    try:
+        row = new_row(**values)  # with a receiver connected: Model.__init__, which sends it
+        assert seen == [row]
+    finally:
+        post_init.disconnect(receiver, sender=OutboxMessage)
+
+
+def test_insert_values_are_what_the_fields_would_save() -> None:
+    """insert_many calls the backend's adapters directly for JSON, dates and bytes."""
+    from django.db import connections
+
+    from sitemail.outbox.insert import _plan, _values
+    from sitemail.outbox.service import prepare
+
+    connection = connections["default"]
+    row = prepare("set_password", "a@example.com", {"username": "a", "url": "https://x/?c=s"},
+                  settings=static_settings())  # fmt: skip
+    got = _values(connection)(row)  # its pre_save sets created_at first
+    want = [f.get_db_prep_save(getattr(row, f.attname), connection) for f in _plan().fields]
+
+    def plain(value: object) -> object:  # psycopg's Jsonb and Binary wrap the value
+        value = getattr(value, "obj", value)
+        return bytes(value) if isinstance(value, memoryview) else value
+
+    assert [plain(v) for v in got] == [plain(v) for v in want]
+    assert type(got[[f.attname for f in _plan().fields].index("context")]) is type(
+        want[[f.attname for f in _plan().fields].index("context")]
+    )

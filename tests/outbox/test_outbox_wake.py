@@ -111,3 +111,42 @@ def test_postgresql_notify_reaches_a_listener_at_commit(server: TestSMTPServer) 
     before_commit, after_commit = run(go())
     assert before_commit is False
     assert after_commit is True
+
+
+def test_a_wake_survives_a_rolled_back_savepoint(server: TestSMTPServer) -> None:
+    """The commit still wakes this process's workers when the transaction's first enqueue
+    was in a savepoint that rolled back (its hook went with it) and a later one committed."""
+
+    async def go() -> bool:
+        event = asyncio.Event()
+        wake.register(event)
+        try:
+
+            def enqueue_twice() -> None:
+                with transaction.atomic():
+                    with transaction.atomic():
+                        enqueue("test_email", "gone@example.com", {"test_id": "wake4"})
+                        transaction.set_rollback(True)
+                    enqueue("test_email", "kept@example.com", {"test_id": "wake5"})
+
+            await in_db_thread(enqueue_twice)
+            await asyncio.wait_for(event.wait(), 5)
+            return event.is_set()
+        finally:
+            wake.unregister(event)
+
+    assert run(go()) is True
+    assert list(OutboxMessage.objects.values_list("recipient", flat=True)) == ["kept@example.com"]
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="LISTEN/NOTIFY is PostgreSQL's; SQLite polls"
+)
+def test_postgresql_one_notify_per_transaction(server: TestSMTPServer) -> None:
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries, transaction.atomic():
+        for i in range(5):
+            enqueue("test_email", f"u{i}@example.com", {"test_id": f"n{i}"})
+    notifies = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("NOTIFY")]
+    assert notifies == [f"NOTIFY {wake.CHANNEL}"]

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from django.conf import settings as django_settings
-from django.db import connection
+from django.db import connection, transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -192,13 +192,57 @@ def test_get_settings_typed_values() -> None:
     assert s.organization_invitations.expiry_hours == 48
 
 
-def test_get_settings_sees_a_new_version_inside_a_transaction() -> None:
+class _Boom(Exception):
+    pass
+
+
+def test_inside_a_transaction_a_check_holds_for_that_transaction_and_the_ttl(
+    django_assert_num_queries: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request that enqueues many emails checks the version once, not once per email."""
+    clock = _Clock()
+    monkeypatch.setattr(service, "time", clock)
     save(CONFIG)
-    assert service.get_settings().email.smtp is not None
-    # Another writer (no cache clearing): the next call compares versions and reloads.
+    first = service.get_settings()  # this test runs inside a transaction
+    with django_assert_num_queries(0):
+        assert service.get_settings() is first
+    # Another writer (no cache clearing): seen within the bound, as outside a transaction.
     SiteConfigVersion.objects.create(contents='{"externalURL": "https://new.example.com"}')
+    assert service.get_settings() is first
+    clock.now += service.CACHE_TTL
     s = service.get_settings()
     assert s.external_url == "https://new.example.com" and s.email.smtp is None
+
+
+def test_a_version_rolled_back_with_a_savepoint_is_never_served(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(service, "time", _Clock())  # the TTL never runs out
+    save(CONFIG)
+    assert service.get_settings().external_url == "https://sg.example.com"
+    with pytest.raises(_Boom), transaction.atomic():
+        service.patch({("externalURL",): "https://rolled-back.example.com"})
+        assert service.get_settings().external_url == "https://rolled-back.example.com"
+        raise _Boom
+    assert service.get_settings().external_url == "https://sg.example.com"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_each_transaction_checks_the_version_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(service, "time", _Clock())  # the TTL never runs out
+    save(CONFIG)
+    with transaction.atomic():
+        assert service.get_settings().external_url == "https://sg.example.com"
+    # Another process saves (no cache clearing here); this process's next transaction sees it.
+    SiteConfigVersion.objects.create(contents='{"externalURL": "https://new.example.com"}')
+    with transaction.atomic():
+        assert service.get_settings().external_url == "https://new.example.com"
+    with pytest.raises(_Boom), transaction.atomic():
+        SiteConfigVersion.objects.create(contents='{"externalURL": "https://gone.example.com"}')
+        assert service.get_settings().external_url == "https://gone.example.com"
+        raise _Boom
+    with transaction.atomic():
+        assert service.get_settings().external_url == "https://new.example.com"
 
 
 class _Clock:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from django.db import transaction
+from django.db import connections, router, transaction
 
 from sitemail.deliverability.models import Bounce, Event, Reason, Suppression
 from sitemail.mail import kinds
@@ -104,7 +104,9 @@ def hold(rows: Sequence[OutboxMessage]) -> None:
     """At enqueue: notification rows to suppressed addresses become `suppressed` (logged, never
     sent); a suppressed address among several recipients is left out of the envelope."""
     candidates = [r for r in rows if r.status == Status.QUEUED and kinds.get(r.kind).notification]
-    if not candidates or not Suppression.objects.filter(suppressed_at__isnull=False).exists():
+    if not candidates or not _any_suppressed(
+        {normalize(a) for r in candidates for a in r.rcpt_tos}
+    ):
         return
     found = suppressed(a for r in candidates for a in r.rcpt_tos)
     for row in candidates:
@@ -116,3 +118,30 @@ def hold(rows: Sequence[OutboxMessage]) -> None:
             continue
         row.status = Status.SUPPRESSED
         row.last_error = f"suppressed: {notice(found[normalize(hit[0])])}"[:2000]
+
+
+def _any_suppressed(addresses: set[str]) -> bool:
+    """Whether any of `addresses` (normalized) is suppressed: one small query, written once
+    per count of addresses (enqueue asks this for every notification email; nearly always no).
+    Many addresses (enqueue_many): whether any address at all is, then `suppressed` finds them."""
+    if not addresses:
+        return False
+    if len(addresses) > _IN_LIMIT:
+        return Suppression.objects.filter(suppressed_at__isnull=False).exists()
+    connection = connections[router.db_for_read(Suppression)]
+    key = (connection.vendor, len(addresses))
+    sql = _any_statements.get(key)
+    if sql is None:
+        ops, table = connection.ops, Suppression._meta.db_table
+        sql = _any_statements[key] = (
+            f"SELECT 1 FROM {ops.quote_name(table)} WHERE {ops.quote_name('suppressed_at')} "  # noqa: S608
+            f"IS NOT NULL AND {ops.quote_name('address')} IN ({', '.join(['%s'] * len(addresses))})"
+            " LIMIT 1"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, sorted(addresses))
+        return cursor.fetchone() is not None
+
+
+_IN_LIMIT = 50
+_any_statements: dict[tuple[str, int], str] = {}

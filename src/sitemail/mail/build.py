@@ -157,6 +157,17 @@ def _from_field(sender_name: str, address: str) -> tuple[str, str]:
     return _field("From", mailbox("From", sender_name, addr_spec)), addr_spec
 
 
+def _date_field(date: datetime) -> str:
+    """`Date: ...` CRLF; the same for every email enqueued within one second."""
+    return _date_line(date.replace(microsecond=0), date.utcoffset())
+
+
+@functools.lru_cache(maxsize=8)
+def _date_line(date: datetime, offset: object) -> str:
+    # `offset` is in the key: equal instants in two time zones are written differently.
+    return f"Date: {format_datetime(date)}{LINESEP}"
+
+
 def _field(name: str, value: str) -> str:
     """`Name: value` CRLF. SECURITY: a line break may only be a fold (CRLF then space), so no
     encoder bug can ever start a header of its own."""
@@ -209,7 +220,7 @@ def build(
     if cc_addrs:
         fields.append(_field("Cc", address_list("Cc", cc_addrs)))
     fields.append(_field("Subject", unstructured("Subject", rendered.subject)))
-    fields.append(f"Date: {format_datetime(date or datetime.now(UTC))}{LINESEP}")
+    fields.append(_date_field(date or datetime.now(UTC)))
     fields.append(f"Message-ID: {message_id}{LINESEP}")
     fields.append("Auto-Submitted: auto-generated" + LINESEP)  # RFC 3834: no auto-replies
     fields.append("MIME-Version: 1.0" + LINESEP)

@@ -15,11 +15,18 @@ def quoted_printable(text: str) -> bytes:
     Line ends are normalised as EmailMessage.set_content does (CR, LF and CRLF all end a
     line), so the decoded part is `text` with CRLF line ends and a final one.
     """
-    body = b"\n".join(text.encode("utf-8").splitlines()) + b"\n"
+    body = text.encode("utf-8")
+    if b"\r" in body:
+        body = b"\n".join(body.splitlines()) + b"\n"
+    elif not body.endswith(b"\n"):
+        body += b"\n"  # what splitlines and join give when there is no CR
     # binascii's encoder is C (email.quoprimime is pure Python): it escapes `=`, 8-bit bytes,
     # controls, whitespace before a line end and a line that is just "." (SMTP's end of data).
     encoded = binascii.b2a_qp(body, istext=True)
-    if max(map(len, encoded.split(b"\n"))) > MAX_QP_LINE:
+    # Only an escaped space or tab before a line end makes a line too long (see _rewrap).
+    if (b"=20\n" in encoded or b"=09\n" in encoded) and max(
+        map(len, encoded.split(b"\n"))
+    ) > MAX_QP_LINE:
         encoded = _rewrap(encoded)
     return encoded.replace(b"\n", CRLF)
 

@@ -36,9 +36,11 @@ class Rendered:
 def _paragraphs(value: object) -> Markup:
     """Plain text to HTML paragraphs: escaped, blank lines split paragraphs, newlines -> <br>."""
     blocks = _BLANK_LINE.split(str(value).replace("\r\n", "\n").strip())
-    # Escaping a whole block leaves its newlines alone: one escape() per block, not per line.
-    return Markup("\n").join(
-        (Markup("<p>%s</p>") % escape(b)).replace("\n", Markup("<br>\n")) for b in blocks if b
+    # Escaping a whole block leaves its newlines alone: one escape() per block, not per line;
+    # the tags around escaped text are joined as plain strings (Markup's % and replace wrap
+    # every argument) and marked safe once: every piece is escaped text or a literal tag.
+    return Markup(  # noqa: S704
+        "\n".join("<p>" + str(escape(b)).replace("\n", "<br>\n") + "</p>" for b in blocks if b)
     )
 
 
@@ -106,14 +108,26 @@ def render(kind: str, context: Mapping[str, Any], settings: SiteSettings) -> Ren
         raise RenderError(f"cannot render {where}: {exc}") from exc
 
 
+@functools.lru_cache(maxsize=128)
+def _builtin_templates(kind: str) -> tuple[jinja2.Template, jinja2.Template, jinja2.Template]:
+    """A kind's subject, text and HTML templates, compiled once per process (the files ship
+    with the code: auto_reload is off)."""
+    return (
+        _ENV.get_template(f"{kind}.subject.txt"),
+        _ENV.get_template(f"{kind}.txt"),
+        _ENV.get_template(f"{kind}.html"),
+    )
+
+
 def _render_builtin(kind: str, ctx: dict[str, Any]) -> Rendered:
     # Template.render copies the variables and the globals (a ChainMap, slow to iterate) into a
     # new dict for every call: merge them once for the three templates instead. Jinja never
     # writes to a shared parent dict (assignments go to the template's own context).
     variables = {**_ENV.globals, **ctx}
-    subject = _render(_ENV.get_template(f"{kind}.subject.txt"), variables)
-    text = _render(_ENV.get_template(f"{kind}.txt"), variables)
-    html = _render(_ENV.get_template(f"{kind}.html"), variables)
+    subject_t, text_t, html_t = _builtin_templates(kind)
+    subject = _render(subject_t, variables)
+    text = _render(text_t, variables)
+    html = _render(html_t, variables)
     return Rendered(subject=one_line(subject), text=_tidy_text(text), html=inline(html))
 
 

@@ -9,6 +9,8 @@ import threading
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
+from sitemail.transactions import Once
+
 log = logging.getLogger(__name__)
 
 CHANNEL = "sitemail_outbox"
@@ -16,6 +18,8 @@ CHANNEL = "sitemail_outbox"
 # Workers running in this process (e.g. `sitemail serve`): an enqueue commit sets their event.
 _waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
 _lock = threading.Lock()
+# What enqueued() already did in the current transaction.
+_notified, _hooked = Once(), Once()
 
 
 def register(event: asyncio.Event) -> None:
@@ -47,11 +51,17 @@ def enqueued(using: str = DEFAULT_DB_ALIAS) -> None:
     visible. Workers in this process are woken by an on_commit hook, which SQLite needs: it has
     no cross-process notification, and other processes fall back to polling.
     """
+    # One NOTIFY and one hook per transaction: a request that enqueues many emails pays one
+    # round trip, not one per email (again after a savepoint that held them rolls back).
     conn = connections[using]
-    if conn.vendor == "postgresql":
-        with conn.cursor() as cur:
-            cur.execute(f"NOTIFY {CHANNEL}")
-    if _waiters:
+    if conn.vendor == "postgresql" and _notified.first(using):
+        try:
+            with conn.cursor() as cur:
+                cur.execute(f"NOTIFY {CHANNEL}")
+        except BaseException:
+            _notified.undo(using)
+            raise
+    if _waiters and _hooked.first(using):
         transaction.on_commit(_wake_local, using=using)
 
 

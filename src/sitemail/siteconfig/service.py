@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from asgiref.sync import sync_to_async
 from django.db import transaction
 
+from sitemail import transactions
 from sitemail.siteconfig import jsonc, limits
 from sitemail.siteconfig import redact as redaction
 from sitemail.siteconfig.coerce import site_settings
@@ -56,9 +57,10 @@ log = logging.getLogger(__name__)
 
 FILE_ENV = "SITE_CONFIG_FILE"
 # How long get_settings trusts its cache before checking for a newer version (another process
-# may have saved one); within a transaction it always checks. A save applies at once in the
-# process that made it (update/patch clear the cache); other processes see it within this bound
-# (README "Site configuration"). `fresh=True` checks now (the test email does).
+# may have saved one). A save applies at once in the process that made it (update/patch clear
+# the cache); other processes see it within this bound (README "Site configuration").
+# `fresh=True` checks now (the test email does). Within a transaction, a check counts for that
+# transaction only, and not past a rollback (see get_settings).
 CACHE_TTL = 1.0
 MAX_SIZE = 1_000_000  # characters; a site configuration is a few KB
 
@@ -200,6 +202,17 @@ _cache: _Cached | None = None
 _cache_lock = threading.Lock()
 
 
+class _Checked(threading.local):
+    """This thread's last check inside a transaction: which transaction, which entry, when."""
+
+    token: object | None = None
+    entry: _Cached | None = None
+    at = 0.0
+
+
+_checked = _Checked()
+
+
 def get_settings(*, fresh: bool = False) -> SiteSettings:
     """The typed settings of the current version; cheap to call on every request.
 
@@ -211,26 +224,34 @@ def get_settings(*, fresh: bool = False) -> SiteSettings:
     global _cache
     cached = _cache
     now = time.monotonic()
-    # Inside a transaction the caller may have just saved (or be about to roll back) a version:
-    # always compare, and never let other threads trust what was read here without a check.
-    in_transaction = transaction.get_connection().in_atomic_block
-    trusted = cached is not None and not fresh and now - cached.checked_at < CACHE_TTL
-    if trusted and not in_transaction:
-        assert cached is not None
-        return cached.settings
+    # Inside a transaction the caller may have saved a version that will roll back: what was
+    # read here is trusted by this thread in this transaction only (transactions.token changes
+    # at its end and when a savepoint in it rolls back), never by other threads.
+    token = transactions.token()
+    if cached is not None and not fresh:
+        if token is None:
+            if now - cached.checked_at < CACHE_TTL:
+                return cached.settings
+        elif (
+            _checked.token is token
+            and _checked.entry is cached
+            and now - _checked.at < CACHE_TTL
+            and not read_only()  # a file is no transaction's: one stat() is cheap
+        ):
+            return cached.settings
     key = _version_key()
-    checked_at = float("-inf") if in_transaction else now
+    checked_at = float("-inf") if token is not None else now
     if cached is not None and cached.key == key:
         if checked_at > cached.checked_at:
-            _cache = _Cached(key, cached.settings, checked_at)
-        return cached.settings
-    with _cache_lock:  # one thread rebuilds; the others then find the fresh entry
-        cached = _cache
-        if cached is not None and cached.key == key:
-            return cached.settings
-        settings = _load()
-        _cache = _Cached(key, settings, checked_at)
-    return settings
+            _cache = cached = _Cached(key, cached.settings, checked_at)
+    else:
+        with _cache_lock:  # one thread rebuilds; the others then find the fresh entry
+            cached = _cache
+            if cached is None or cached.key != key:
+                cached = _cache = _Cached(key, _load(), checked_at)
+    if token is not None:
+        _checked.token, _checked.entry, _checked.at = token, cached, now
+    return cached.settings
 
 
 async def aget_settings(*, fresh: bool = False) -> SiteSettings:

@@ -10,6 +10,7 @@ nested key). A nested {"email": {"smtp": ...}} is a validation error that names 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -170,9 +171,9 @@ class SiteSettings:
     auth: AuthSettings = field(default_factory=AuthSettings)
     organization_invitations: OrgInvitationSettings = field(default_factory=OrgInvitationSettings)
 
-    @property
+    @functools.cached_property
     def host(self) -> str:
-        """HOST in subjects: the host (and port) of externalURL."""
+        """HOST in subjects: the host (and port) of externalURL (every email reads it)."""
         from urllib.parse import urlparse
 
         return urlparse(self.external_url).netloc or self.external_url
