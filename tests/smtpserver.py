@@ -424,7 +424,7 @@ class _Handler:
             _drop(server)
             return None
         self.owner._record(record)
-        return "250 2.0.0 OK: queued"
+        return self.owner.data_reply
 
     # RFC 2195 CRAM-MD5: aiosmtpd has no built-in one; handler methods named auth_* are used.
     async def auth_CRAM__MD5(self, server: SMTP, args: list[str]) -> AuthResult:
@@ -534,6 +534,7 @@ class TestSMTPServer:
         hostname: str = "mail.test",
         bind: str = HOST,
         port: int = 0,
+        data_reply: str = "250 2.0.0 OK: queued",
     ) -> None:
         self.tls: ServerTLS = tls
         self.auth_mechanisms = tuple(m.upper() for m in auth)
@@ -549,6 +550,7 @@ class TestSMTPServer:
         self.peak_sessions = 0
         self._admitted: set[_RecordingSMTP] = set()
         self.reject_recipients = set(reject_recipients)
+        self.data_reply = data_reply  # the answer to the end of the data (a queue id, say)
         self.oauth = oauth
         self.tokens_used: Counter[str] = Counter()  # bearer tokens of delivered messages
         self.tokens_refused: list[str] = []

@@ -48,6 +48,7 @@ def make_rows(n: int, **fields: Any) -> None:
             data=b"Subject: x\r\n\r\nx\r\n",
             attempts=1,
             last_error=fields.get("last_error", ""),
+            sent_reply=fields.get("sent_reply", ""),
             next_attempt_at=now,
             created_at=now - timedelta(seconds=n - i),
         )
@@ -128,7 +129,7 @@ def test_keyset_paging_walks_every_row_once(admin: AdminClient) -> None:
 
 def test_graphql_email_deliveries_and_retry(admin: AdminClient, alice: AdminClient) -> None:
     make_rows(3, status=Status.FAILED, kind="test_email")
-    make_rows(2, status=Status.SENT)
+    make_rows(2, status=Status.SENT, sent_reply="250 2.0.0 Ok: queued as 4F2A")
     token = tokens.create(User.objects.get(username="admin"), note="t")[1]
 
     def gql(query: str, variables: dict[str, Any], tok: str = token) -> Any:
@@ -142,10 +143,13 @@ def test_graphql_email_deliveries_and_retry(admin: AdminClient, alice: AdminClie
 
     query = """query($after: String, $status: String) {
       emailDeliveries(first: 2, after: $after, status: $status) {
-        nodes { id kind status recipient attempts messageID lastError }
+        nodes { id kind status recipient attempts messageID lastError sentReply }
         pageInfo { hasNextPage endCursor } } }"""
     first = gql(query, {"status": "failed"})["data"]["emailDeliveries"]
     assert [n["status"] for n in first["nodes"]] == ["failed", "failed"]
+    assert [n["sentReply"] for n in first["nodes"]] == [None, None]
+    sent = gql(query, {"status": "sent"})["data"]["emailDeliveries"]["nodes"]
+    assert [n["sentReply"] for n in sent] == ["250 2.0.0 Ok: queued as 4F2A"] * 2
     assert first["pageInfo"]["hasNextPage"] is True
     rest = gql(query, {"status": "failed", "after": first["pageInfo"]["endCursor"]})
     rest = rest["data"]["emailDeliveries"]

@@ -29,7 +29,7 @@ async def test_catcher_stores_what_it_receives_and_page_shows_it(
     port = free_port()
     controller = server.start("127.0.0.1", port)
     try:
-        await aiosmtplib.send(
+        _, reply = await aiosmtplib.send(
             MESSAGE,
             sender="a@example.com",
             recipients=["b@example.com"],
@@ -39,6 +39,7 @@ async def test_catcher_stores_what_it_receives_and_page_shows_it(
     finally:
         controller.stop()
     caught = await sync_to_async(CaughtMail.objects.get)()
+    assert reply == f"2.0.0 OK: caught as {caught.pk}"  # the email log shows it
     assert caught.subject == "Hello catcher" and caught.rcpt_tos == ["b@example.com"]
     assert caught.part("plain").strip() == "plain body"
 

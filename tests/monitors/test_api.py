@@ -128,6 +128,19 @@ def test_update_toggle_delete_and_ownership(
         {"url": "https://hooks.example.com/hook"},
     ]
 
+    two = api(
+        """mutation($ns: ID!) { createCodeMonitor(
+             monitor: {namespace: $ns, description: "d", enabled: true},
+             trigger: {query: "fix"},
+             actions: [{webhook: {enabled: true, url: "https://hooks.example.com/a"},
+                        slackWebhook: {enabled: true, url: "https://hooks.example.com/b"}}]
+           ) { id } }""",
+        ns=me,
+    )
+    assert two["errors"][0]["message"] == (
+        "actions: each action sets exactly one of email, webhook, slackWebhook"
+    )
+
     bob = create_user("bob", "bob@example.com")
     as_bob = api_as(bob)
     stolen = as_bob(

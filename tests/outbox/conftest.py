@@ -16,7 +16,7 @@ from django.db import connection
 
 from sitemail.siteconfig import service as siteconfig
 from sitemail.siteconfig.typed import EmailSettings, SiteSettings, SMTPConfig
-from sitemail.smtp.base import NextMessage, Transport
+from sitemail.smtp.base import NextMessage, Sent, Transport
 from sitemail.smtp.errors import MailError
 from sitemail.smtp.transport import SMTPTransport
 
@@ -113,7 +113,7 @@ class _RecordingTransport:
         rcpt_tos: Sequence[str],
         data: bytes,
         then: NextMessage | None = None,
-    ) -> dict[str, MailError]:
+    ) -> Sent:
         attempt = Attempt(mail_from, list(rcpt_tos), data)
         self.recorder.attempts.append(attempt)
         try:

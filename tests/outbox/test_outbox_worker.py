@@ -16,8 +16,8 @@ from sitemail.outbox.models import OutboxMessage, Status
 from sitemail.outbox.service import LINK_REMOVED
 from sitemail.outbox.worker import Worker
 from sitemail.siteconfig.typed import SiteSettings, SMTPConfig
-from sitemail.smtp.base import Transport
-from sitemail.smtp.errors import ConnectError, MailError, Step
+from sitemail.smtp.base import Sent, Transport
+from sitemail.smtp.errors import ConnectError, Step
 from sitemail.smtp.memory import InMemoryTransport
 from tests.outbox.conftest import (
     Clock,
@@ -349,7 +349,7 @@ def test_a_bug_in_the_transport_does_not_lose_the_outcome() -> None:
         closed = False
         connected = False
 
-        async def send(self, *args: Any) -> dict[str, MailError]:
+        async def send(self, *args: Any) -> Sent:
             raise RuntimeError("oops")
 
         async def close(self) -> None:
@@ -373,7 +373,7 @@ def test_a_cancelled_row_stays_cancelled_even_if_its_send_finishes() -> None:
     row = enqueue("test_email", "a@example.com", {"test_id": "x"}, settings=settings)
 
     class CancelDuringSend(InMemoryTransport):
-        async def send(self, *args: Any) -> dict[str, MailError]:
+        async def send(self, *args: Any) -> Sent:
             from asgiref.sync import sync_to_async
 
             from sitemail.outbox.log import cancel

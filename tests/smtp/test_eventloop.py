@@ -36,7 +36,9 @@ def test_transport_on_uvloop(
 
     async def main() -> str:
         for rcpt in ("a@example.com", "b@example.com"):
-            assert await transport.send("f@example.com", [rcpt, "c@example.com"], MSG) == {}
+            assert (
+                await transport.send("f@example.com", [rcpt, "c@example.com"], MSG)
+            ).refused == {}
         await transport.close()
         return await _loop_module()
 

@@ -35,8 +35,8 @@ async def test_the_group_goes_out_at_once_and_the_content_is_dot_stuffed() -> No
     async with ScriptedServer(strict=True) as server:
         transport = SMTPTransport(server.config())
         data = b"Subject: dots\r\n\r\n.leading\r\n..two\r\nin . middle\r\n.\r\nlast"
-        assert await transport.send(FROM, ["a@example.com", "b@example.com"], data) == {}
-        assert await transport.send(FROM, ["c@example.com"], b".") == {}
+        assert (await transport.send(FROM, ["a@example.com", "b@example.com"], data)).refused == {}
+        assert (await transport.send(FROM, ["c@example.com"], b".")).refused == {}
         await transport.close()
     assert server.groups == [
         [
@@ -58,7 +58,9 @@ async def test_the_group_goes_out_at_once_and_the_content_is_dot_stuffed() -> No
 async def test_without_pipelining_each_command_waits_for_its_reply() -> None:
     async with ScriptedServer(pipelining=False, strict=False) as server:
         transport = SMTPTransport(server.config())
-        assert await transport.send(FROM, ["a@example.com", "b@example.com"], b".x\n") == {}
+        assert (
+            await transport.send(FROM, ["a@example.com", "b@example.com"], b".x\n")
+        ).refused == {}
         await transport.close()
     assert len(server.groups[0]) == 4 and server.contents == [b"..x\r\n.\r\n"]
 
@@ -66,7 +68,7 @@ async def test_without_pipelining_each_command_waits_for_its_reply() -> None:
 async def test_replies_cut_into_single_bytes_are_read_whole() -> None:
     async with ScriptedServer(split_replies=True) as server:
         transport = SMTPTransport(server.config())
-        assert await transport.send(FROM, ["a@example.com", "b@example.com"], MSG) == {}
+        assert (await transport.send(FROM, ["a@example.com", "b@example.com"], MSG)).refused == {}
         await transport.close()
     assert server.contents == [MSG + b".\r\n"]
 
@@ -77,8 +79,8 @@ async def test_message_bytes_arrive_exactly(smtp_server: ServerFactory, pipelini
     transport = SMTPTransport(server.config())
     exact = b"Subject: x\r\n\r\n.dot\r\n..dots\r\n\xc3\xa9t\xc3\xa9\r\n.\r\nend\r\n"
     loose = b"Subject: y\n\n.bare LF\rlone CR\r\n"
-    assert await transport.send(FROM, ["a@example.com", "b@example.com"], exact) == {}
-    assert await transport.send(FROM, TO, loose) == {}
+    assert (await transport.send(FROM, ["a@example.com", "b@example.com"], exact)).refused == {}
+    assert (await transport.send(FROM, TO, loose)).refused == {}
     await transport.close()
     first, second = server.wait_for(2)
     assert first.data == exact  # aiosmtpd removes the stuffed dots again
@@ -93,7 +95,7 @@ async def test_bare_line_ends_cannot_end_the_message_early(end: bytes) -> None:
     async with ScriptedServer() as server:
         transport = SMTPTransport(server.config())
         data = b"Subject: s\r\n\r\nhi" + end + b"MAIL FROM:<evil@example.com>\r\n"
-        assert await transport.send(FROM, TO, data) == {}
+        assert (await transport.send(FROM, TO, data)).refused == {}
         await transport.close()
     assert server.contents == [
         b"Subject: s\r\n\r\nhi\r\n..\r\nMAIL FROM:<evil@example.com>\r\n.\r\n"
@@ -127,12 +129,12 @@ async def test_refused_recipient_among_several_is_partial_success(
 ) -> None:
     server = smtp_server(tls="none", auth=(), pipelining=pipelining, reject_recipients={"b@x.org"})
     transport = SMTPTransport(server.config())
-    refused = await transport.send(FROM, ["a@x.org", "b@x.org", "c@x.org"], MSG)
+    refused = (await transport.send(FROM, ["a@x.org", "b@x.org", "c@x.org"], MSG)).refused
     assert list(refused) == ["b@x.org"]
     err = refused["b@x.org"]
     assert isinstance(err, ReplyError)
     assert (err.step, err.code, err.recipient) == (Step.RCPT, 550, "b@x.org")
-    assert await transport.send(FROM, TO, MSG) == {}
+    assert (await transport.send(FROM, TO, MSG)).refused == {}
     await transport.close()
     first, _ = server.wait_for(2)
     assert first.rcpt_tos == ["a@x.org", "c@x.org"]
@@ -150,7 +152,7 @@ async def test_mail_refused_resets_and_keeps_the_connection(
         await transport.send(FROM, ["a@example.com", "b@example.com"], MSG)
     assert (info.value.step, info.value.code) == (Step.MAIL, 553)
     assert info.value.hint == SENDER_HINT and info.value.recipient is None
-    assert await transport.send(FROM, TO, MSG) == {}  # RSET, then the same connection
+    assert (await transport.send(FROM, TO, MSG)).refused == {}  # RSET, then the same connection
     await transport.close()
     assert len(server.wait_for(1)) == 1 and server.connections == 1
 
@@ -167,7 +169,7 @@ async def test_all_recipients_refused_resets_and_keeps_the_connection(
         await transport.send(FROM, ["a@x.org", "b@x.org"], MSG)
     assert (info.value.step, info.value.code) == (Step.RCPT, 550)
     assert "a@x.org" in info.value.text and "b@x.org" in info.value.text
-    assert await transport.send(FROM, ["c@x.org"], MSG) == {}
+    assert (await transport.send(FROM, ["c@x.org"], MSG)).refused == {}
     await transport.close()
     assert [m.rcpt_tos for m in server.wait_for(1)] == [["c@x.org"]]
     assert server.connections == 1
@@ -182,7 +184,7 @@ async def test_354_although_nobody_was_accepted_ends_an_empty_message() -> None:
             await transport.send(FROM, ["a@example.com"], MSG)
         assert (info.value.step, info.value.code) == (Step.RCPT, 550)
         assert info.value.recipient == "a@example.com"
-        assert await transport.send(FROM, ["b@example.com"], MSG) == {}
+        assert (await transport.send(FROM, ["b@example.com"], MSG)).refused == {}
         await transport.close()
     assert server.contents == [b".\r\n", MSG + b".\r\n"]
     assert b"RSET\r\n" in server.received and server.connections == 1
@@ -197,7 +199,7 @@ async def test_data_command_refused_sends_no_content(code: int) -> None:
         assert (info.value.step, info.value.code) == (Step.DATA, code)
         assert server.contents == []
         server.data_reply = "354 go ahead"
-        assert await transport.send(FROM, TO, MSG) == {}
+        assert (await transport.send(FROM, TO, MSG)).refused == {}
         await transport.close()
     assert server.contents == [MSG + b".\r\n"] and server.connections == 1
 
@@ -213,7 +215,7 @@ async def test_content_refused_at_the_end(
     with pytest.raises(ReplyError) as info:
         await transport.send(FROM, TO, MSG)
     assert (info.value.step, info.value.code) == (Step.DATA, code)
-    assert await transport.send(FROM, TO, MSG) == {}
+    assert (await transport.send(FROM, TO, MSG)).refused == {}
     await transport.close()
     assert server.connections == 1
 
@@ -230,7 +232,7 @@ async def test_4xx_keeps_the_code_the_step_and_the_connection(
         await transport.send(FROM, TO, MSG)
     assert (info.value.step, info.value.code) == (step, 451)
     assert "451" in info.value.reason
-    assert await transport.send(FROM, TO, MSG) == {}
+    assert (await transport.send(FROM, TO, MSG)).refused == {}
     await transport.close()
     assert server.connections == 1 and len(server.wait_for(1)) == 1
 
@@ -246,7 +248,7 @@ async def test_421_at_rcpt_drops_the_connection(
         await transport.send(FROM, ["a@example.com", "b@example.com"], MSG)
     assert (info.value.step, info.value.code) == (Step.RCPT, 421)
     assert not transport.connected
-    assert await transport.send(FROM, TO, MSG) == {}
+    assert (await transport.send(FROM, TO, MSG)).refused == {}
     await transport.close()
     assert server.connections == 2 and len(server.wait_for(1)) == 1
 
@@ -261,13 +263,13 @@ async def test_drop_mid_transaction_fails_without_a_resend(
 ) -> None:
     server = smtp_server(tls="none", auth=(), pipelining=pipelining)
     transport = SMTPTransport(server.config())
-    assert await transport.send(FROM, TO, MSG) == {}
+    assert (await transport.send(FROM, TO, MSG)).refused == {}
     server.drop_next(at=at)  # type: ignore[arg-type]
     with pytest.raises(ConnectError) as info:
         await transport.send(FROM, TO, MSG)
     assert info.value.step == step
     assert server.connections == 1  # no transparent retry once MAIL was accepted
-    assert await transport.send(FROM, TO, MSG) == {}
+    assert (await transport.send(FROM, TO, MSG)).refused == {}
     await transport.close()
     assert server.connections == 2 and len(server.messages) == 2
 
@@ -285,7 +287,7 @@ async def test_reused_connection_dead_at_mail_reconnects_once(
         server.drop_next(at="mail")
     else:
         server.fail_next(421, "4.4.2 idle too long", at="mail")
-    assert await transport.send(FROM, TO, MSG) == {}
+    assert (await transport.send(FROM, TO, MSG)).refused == {}
     await transport.close()
     assert len(server.wait_for(2)) == 2 and server.connections == 2
     assert any("reconnecting" in e.summary for e in events)
@@ -308,7 +310,7 @@ async def test_slow_reply_times_out_at_that_step(
     assert info.value.step == step and "0.5 s" in info.value.text
     assert not transport.connected  # out of step with the server: never reused
     server.delay(0, at=at)  # type: ignore[arg-type]
-    assert await transport.send(FROM, TO, MSG) == {}
+    assert (await transport.send(FROM, TO, MSG)).refused == {}
     await transport.close()
 
 
@@ -322,7 +324,7 @@ async def test_pipelining_after_tls_and_auth(
     server = smtp_server(tls=tls, pipelining=True, users={"alice": "s3cret"})
     transport = SMTPTransport(server.config(username="alice", password="s3cret"))
     for _ in range(2):
-        assert await transport.send(FROM, ["a@example.com", "b@example.com"], MSG) == {}
+        assert (await transport.send(FROM, ["a@example.com", "b@example.com"], MSG)).refused == {}
     await transport.close()
     first, second = server.wait_for(2)
     assert first.tls and first.auth_login == "alice" and second.data == MSG

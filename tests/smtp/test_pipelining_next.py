@@ -39,7 +39,7 @@ async def send_chain(transport: SMTPTransport, count: int) -> list[object]:
     for i in range(count):
         current = announced.pop() if announced else envelopes[i]
         try:
-            results.append(await transport.send(*current, then))
+            results.append((await transport.send(*current, then)).refused)
         except ReplyError as err:
             results.append(err)
     return results
@@ -97,11 +97,11 @@ async def test_an_announced_message_not_sent_next_is_never_delivered(how: str) -
     message, QUIT) would become it. The connection is dropped instead."""
     async with ScriptedServer() as server:
         transport = SMTPTransport(server.config())
-        assert await transport.send(*envelope(0), lambda: envelope(1)) == {}
+        assert (await transport.send(*envelope(0), lambda: envelope(1))).refused == {}
         if how == "close":
             await transport.close()
         else:
-            assert await transport.send(*envelope(2)) == {}
+            assert (await transport.send(*envelope(2))).refused == {}
             await transport.close()
     delivered = [message(0) + b".\r\n"] + ([message(2) + b".\r\n"] if how != "close" else [])
     assert server.contents == delivered
@@ -118,8 +118,8 @@ async def test_without_pipelining_the_offer_is_not_taken() -> None:
 
     async with ScriptedServer(pipelining=False, strict=False) as server:
         transport = SMTPTransport(server.config())
-        assert await transport.send(*envelope(0), then) == {}
-        assert await transport.send(*envelope(2)) == {}
+        assert (await transport.send(*envelope(0), then)).refused == {}
+        assert (await transport.send(*envelope(2))).refused == {}
         await transport.close()
     assert asked == []
     assert server.contents == [message(0) + b".\r\n", message(2) + b".\r\n"]

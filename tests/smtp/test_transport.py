@@ -34,7 +34,7 @@ TO = ["b@example.com"]
 async def send_once(cfg: SMTPConfig, rcpt_tos: list[str] = TO) -> dict[str, object]:
     transport = SMTPTransport(cfg)
     try:
-        return dict(await transport.send(FROM, rcpt_tos, MSG))
+        return dict((await transport.send(FROM, rcpt_tos, MSG)).refused)
     finally:
         await transport.close()
 
@@ -325,7 +325,7 @@ async def test_451_at_rcpt_keeps_the_code_and_the_connection(smtp_server: Server
         await transport.send(FROM, TO, MSG)
     assert info.value.code == 451 and info.value.recipient == TO[0]
     assert "451" in info.value.reason
-    assert await transport.send(FROM, TO, MSG) == {}  # after RSET, on the same connection
+    assert (await transport.send(FROM, TO, MSG)).refused == {}  # after RSET, on the same connection
     await transport.close()
     assert server.connections == 1 and len(server.wait_for(1)) == 1
 
@@ -361,7 +361,7 @@ async def test_connection_is_reused(smtp_server: ServerFactory, trust_test_ca: s
     server = smtp_server(tls="starttls")
     transport: Transport = SMTPTransport(server.config())
     for _ in range(3):
-        assert await transport.send(FROM, TO, MSG) == {}
+        assert (await transport.send(FROM, TO, MSG)).refused == {}
     await transport.close()
     assert len(server.wait_for(3)) == 3
     assert server.connections == 1

@@ -90,7 +90,7 @@ def test_check_config_accepts(cfg: SMTPConfig) -> None:
 async def test_in_memory_transport() -> None:
     memory = InMemoryTransport()
     transport: Transport = memory
-    assert await transport.send("a@x.org", ["b@x.org"], b"data") == {}
+    assert (await transport.send("a@x.org", ["b@x.org"], b"data")).refused == {}
     assert memory.sent[0].rcpt_tos == ("b@x.org",)
     error = ReplyError(Step.RCPT, "try later", code=451)
     memory.fail_next(error, times=2)
@@ -98,7 +98,7 @@ async def test_in_memory_transport() -> None:
         with pytest.raises(ReplyError):
             await transport.send("a@x.org", ["b@x.org"], b"data")
     memory.refuse("bad@x.org", ReplyError(Step.RCPT, "no such user", code=550))
-    refused = await transport.send("a@x.org", ["b@x.org", "bad@x.org"], b"d")
+    refused = (await transport.send("a@x.org", ["b@x.org", "bad@x.org"], b"d")).refused
     assert refused["bad@x.org"].code == 550
     assert memory.sent[-1].rcpt_tos == ("b@x.org",)
     with pytest.raises(ReplyError):

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django.template.loader import get_template
 from playwright.sync_api import Page, expect
 
@@ -88,3 +90,17 @@ def test_error_pages_are_styled(page: Page) -> None:
     shot(page, "09-403", full_page=False)
     html = get_template("500.html").render({})
     assert "Something went wrong on the server" in html and "/static/web/site.css" in html
+
+
+def test_an_unknown_organization_is_the_styled_404_page(page: Page) -> None:
+    create_user("alice", "alice@example.com", password=PASSWORD)
+    sign_in(page, "alice")
+    for path in ("/organizations/no-such-org", "/organizations/no-such-org/members"):
+        response = page.goto(path)
+        assert response is not None and response.status == 404, path
+        expect(page).to_have_url(re.compile(re.escape(path) + "$"))
+        error = page.locator("#error-page")
+        expect(error).to_contain_text("Page not found")
+        expect(error).to_contain_text("organization 'no-such-org' not found")
+        expect(error.get_by_role("link", name="Organizations")).to_be_visible()
+    shot(page, "16-unknown-organization-404", full_page=False)

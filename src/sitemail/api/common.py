@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 
 import strawberry
 from asgiref.sync import sync_to_async
+from django.db.models import Model
 from strawberry.relay import from_base64, to_base64
 
 from sitemail.accounts.users import UserError
@@ -71,6 +72,17 @@ class PageInfo:
     @classmethod
     def of(cls, page: Page[Any]) -> PageInfo:
         return cls(has_next_page=page.has_next, end_cursor=page.end_cursor)
+
+
+C = TypeVar("C")
+M = TypeVar("M", bound=Model)
+
+
+def connection(make: Callable[..., C], page: Page[M], shape: Callable[[M], Any]) -> C:
+    """A relay connection (nodes, totalCount, pageInfo) of one page, each row shaped by `shape`."""
+    return make(
+        nodes=[shape(r) for r in page.rows], total_count=page.total, page_info=PageInfo.of(page)
+    )
 
 
 @strawberry.interface(description="An object with an ID.")

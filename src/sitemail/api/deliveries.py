@@ -58,6 +58,10 @@ class EmailDelivery:
     last_step: str | None
     last_code: int | None
     last_error: str | None
+    sent_reply: str | None = strawberry.field(
+        description="The server's reply to the end of the data when it accepted the message, "
+        'e.g. "250 2.0.0 Ok: queued as 4F2A" (its queue id); null if not sent'
+    )
     events: list[DeliveryEvent]
 
 
@@ -84,6 +88,7 @@ def _node(row: OutboxMessage, events: list[Event] | None = None) -> EmailDeliver
         last_step=row.last_step or None,
         last_code=row.last_code,
         last_error=row.last_error or None,
+        sent_reply=row.sent_reply or None,
         events=[_event(e) for e in events],
     )
 

@@ -11,7 +11,7 @@ from asgiref.sync import sync_to_async
 
 from sitemail import paging
 from sitemail.accounts.models import User as UserModel
-from sitemail.api.common import EmptyResponse, Node, PageInfo, decode_id, node_id, run
+from sitemail.api.common import EmptyResponse, Node, PageInfo, connection, decode_id, node_id, run
 from sitemail.api.context import Info
 from sitemail.api.users import Namespace, User
 from sitemail.monitors import repos as repo_service
@@ -143,11 +143,7 @@ class MonitorActionEventConnection:
 
     @classmethod
     def of(cls, page: Page[ActionRun]) -> MonitorActionEventConnection:
-        return cls(
-            nodes=[MonitorActionEvent.of(r) for r in page.rows],
-            total_count=page.total,
-            page_info=PageInfo.of(page),
-        )
+        return connection(cls, page, MonitorActionEvent.of)
 
 
 @strawberry.type
@@ -198,11 +194,7 @@ class MonitorEmail(_ActionBase, Node):
     ) -> MonitorActionEmailRecipientsConnection:
         users = sorted(self.model.recipients.all(), key=lambda u: u.pk)  # prefetched
         page = paging.in_memory(users, first, after, newest_first=False)
-        return MonitorActionEmailRecipientsConnection(
-            nodes=[User.of(u) for u in page.rows],
-            total_count=page.total,
-            page_info=PageInfo.of(page),
-        )
+        return connection(MonitorActionEmailRecipientsConnection, page, User.of)
 
 
 @strawberry.type
@@ -269,11 +261,11 @@ def _actions(
     rows: list[Action], first: int | None, after: str | None, runs: list[ActionRun] | None
 ) -> MonitorActionConnection:
     page = paging.in_memory(rows, first, after, newest_first=False)
-    nodes: list[MonitorEmail | MonitorWebhook | MonitorSlackWebhook | MonitorBatchChange] = [
-        _action(a, None if runs is None else [r for r in runs if r.action_id == a.pk])
-        for a in page.rows
-    ]
-    return MonitorActionConnection(nodes=nodes, total_count=page.total, page_info=PageInfo.of(page))
+    return connection(
+        MonitorActionConnection,
+        page,
+        lambda a: _action(a, None if runs is None else [r for r in runs if r.action_id == a.pk]),
+    )
 
 
 @strawberry.type
@@ -339,11 +331,7 @@ class MonitorQuery(Node):
     ) -> MonitorTriggerEventConnection:
         loader = info.context.loader("monitor_events", _load_events)
         rows, acts = await loader.load((self.monitor, first, after))
-        return MonitorTriggerEventConnection(
-            nodes=[_event(r, acts) for r in rows.rows],
-            total_count=rows.total,
-            page_info=PageInfo.of(rows),
-        )
+        return connection(MonitorTriggerEventConnection, rows, lambda r: _event(r, acts))
 
 
 EventsKey = tuple[CodeMonitor, int | None, str | None]
@@ -427,9 +415,7 @@ def monitors_of(
     actor: UserModel | None, owner: UserModel, first: int | None, after: str | None
 ) -> MonitorConnection:
     page = service.page_for(actor, owner, first, after)
-    return MonitorConnection(
-        nodes=[shape(m) for m in page.rows], total_count=page.total, page_info=PageInfo.of(page)
-    )
+    return connection(MonitorConnection, page, shape)
 
 
 async def user_monitors(
@@ -463,42 +449,34 @@ def _webhook_spec(
     )
 
 
-def _specs(actions: list[MonitorActionInput]) -> list[service.ActionSpec]:
+# (input field, relay id kind, Action.Type): the one list both actions inputs are read by.
+_ACTION_FIELDS = (
+    ("email", "MonitorEmail", Action.Type.EMAIL),
+    ("webhook", "MonitorWebhook", Action.Type.WEBHOOK),
+    ("slack_webhook", "MonitorSlackWebhook", Action.Type.SLACK),
+)
+
+
+def _specs(
+    actions: list[MonitorActionInput] | list[MonitorEditActionInput],
+) -> list[service.ActionSpec]:
+    """Each action's one set field as a spec; an edit input's `id` keeps the existing action."""
     specs: list[service.ActionSpec] = []
     for a in actions:
-        given = [x for x in (a.email, a.webhook, a.slack_webhook) if x is not None]
+        given = [(f, kind, t) for f, kind, t in _ACTION_FIELDS if getattr(a, f) is not None]
         if len(given) != 1:
             raise service.MonitorError(
                 "actions: each action sets exactly one of email, webhook, slackWebhook"
             )
-        if a.email is not None:
-            specs.append(_email_spec(a.email))
-        elif a.webhook is not None:
-            specs.append(_webhook_spec(Action.Type.WEBHOOK, a.webhook))
-        elif a.slack_webhook is not None:
-            specs.append(_webhook_spec(Action.Type.SLACK, a.slack_webhook))
-    return specs
-
-
-def _edit_specs(actions: list[MonitorEditActionInput]) -> list[service.ActionSpec]:
-    specs: list[service.ActionSpec] = []
-    for a in actions:
-        given = [x for x in (a.email, a.webhook, a.slack_webhook) if x is not None]
-        if len(given) != 1:
-            raise service.MonitorError(
-                "actions: each action sets exactly one of email, webhook, slackWebhook"
-            )
-        if a.email is not None:
-            pk = decode_id("MonitorEmail", a.email.id) if a.email.id else None
-            specs.append(_email_spec(a.email.update, pk))
-        elif a.webhook is not None:
-            pk = decode_id("MonitorWebhook", a.webhook.id) if a.webhook.id else None
-            specs.append(_webhook_spec(Action.Type.WEBHOOK, a.webhook.update, pk))
-        elif a.slack_webhook is not None:
-            pk = (
-                decode_id("MonitorSlackWebhook", a.slack_webhook.id) if a.slack_webhook.id else None
-            )
-            specs.append(_webhook_spec(Action.Type.SLACK, a.slack_webhook.update, pk))
+        field, kind, type_ = given[0]
+        data, pk = getattr(a, field), None
+        if isinstance(a, MonitorEditActionInput):
+            pk = decode_id(kind, data.id) if data.id else None
+            data = data.update
+        if type_ == Action.Type.EMAIL:
+            specs.append(_email_spec(data, pk))
+        else:
+            specs.append(_webhook_spec(type_, data, pk))
     return specs
 
 
@@ -582,7 +560,7 @@ class MonitorsMutation:
                 description=monitor.update.description,
                 query=trigger.update.query,
                 enabled=monitor.update.enabled,
-                actions=_edit_specs(actions),
+                actions=_specs(actions),
             )
             return _loaded(service.update(actor, _monitor_pk(monitor.id), spec))
 

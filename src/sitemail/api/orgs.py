@@ -14,6 +14,7 @@ from sitemail.api.common import (
     EmptyResponse,
     Node,
     PageInfo,
+    connection,
     decode_id,
     node_id,
     prefetched,
@@ -193,11 +194,7 @@ class OrgsQuery:
     ) -> OrgConnection:
         viewer = info.context.user
         page = await _run(lambda: service.page(viewer, first, after, query))
-        return OrgConnection(
-            nodes=[Org.of(o) for o in page.rows],
-            total_count=page.total,
-            page_info=PageInfo.of(page),
-        )
+        return connection(OrgConnection, page, Org.of)
 
     @strawberry.field(description="The invitation behind a link, for its signed-in recipient.")
     async def invitation_by_token(self, info: Info, token: str) -> OrganizationInvitation:

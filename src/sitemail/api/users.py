@@ -14,7 +14,7 @@ from sitemail.accounts.models import AccessToken as AccessTokenModel
 from sitemail.accounts.models import User as UserModel
 from sitemail.accounts.models import UserEmail as UserEmailModel
 from sitemail.accounts.users import require_self_or_admin
-from sitemail.api.common import Node, PageInfo, prefetched, run, run_unless
+from sitemail.api.common import Node, PageInfo, connection, prefetched, run, run_unless
 from sitemail.api.common import decode_id as decode_id  # re-exported: older imports
 from sitemail.api.common import node_id as node_id
 from sitemail.api.context import Info
@@ -175,11 +175,7 @@ class AccessTokenConnection:
 
     @classmethod
     def of(cls, page: Page[AccessTokenModel]) -> AccessTokenConnection:
-        return cls(
-            nodes=[AccessToken.of(r) for r in page.rows],
-            total_count=page.total,
-            page_info=PageInfo.of(page),
-        )
+        return connection(cls, page, AccessToken.of)
 
 
 @strawberry.type
@@ -190,11 +186,7 @@ class UserConnection:
 
     @classmethod
     def of(cls, page: Page[UserModel]) -> UserConnection:
-        return cls(
-            nodes=[User.of(u) for u in page.rows],
-            total_count=page.total,
-            page_info=PageInfo.of(page),
-        )
+        return connection(cls, page, User.of)
 
 
 @strawberry.type(description="A user as the site-admin users list shows it.")

@@ -24,11 +24,12 @@ class CatchingHandler:
         subject = str(
             email.message_from_bytes(data, policy=email.policy.default).get("Subject", "")
         )
-        await sync_to_async(service.store, thread_sensitive=False)(
+        row = await sync_to_async(service.store, thread_sensitive=False)(
             envelope.mail_from or "", list(envelope.rcpt_tos), subject, data
         )
         log.info("mail catcher: caught %r for %s", subject, ", ".join(envelope.rcpt_tos))
-        return "250 OK: caught"
+        # Like a server's queue id: the email log shows it, and /mailcatcher/<id> is the mail.
+        return f"250 2.0.0 OK: caught as {row.pk}"
 
 
 def start(host: str = "127.0.0.1", port: int = 2525, **kwargs: Any) -> Controller:

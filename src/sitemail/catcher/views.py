@@ -17,12 +17,14 @@ from django.http import (
     JsonResponse,
 )
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.views.decorators.http import require_POST
 
 from sitemail.catcher import access, service
 from sitemail.catcher.models import CaughtMail
 
 View = Callable[..., HttpResponseBase]
+ROW = "web/_mailcatcher_row.html"
 
 
 def _refusal(request: HttpRequest) -> HttpResponse | None:
@@ -75,9 +77,13 @@ def messages_json(request: HttpRequest) -> JsonResponse:
     rows = service.search(
         request.GET.get("q", "").strip()[:200], int(after) if after.isdigit() else 0
     )
-    return JsonResponse(
-        {"messages": [asdict(service.Summary.of(r)) for r in rows], "total": service.count()}
-    )
+    # Each row as the page renders it (the Delete form with this session's CSRF token), so a
+    # live row has the same controls as a loaded one.
+    messages = [
+        {**asdict(service.Summary.of(r)), "html": render_to_string(ROW, {"m": r}, request)}
+        for r in rows
+    ]
+    return JsonResponse({"messages": messages, "total": service.count()})
 
 
 @catcher_page

@@ -6,12 +6,13 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 
 from sitemail.accounts.models import User
 from sitemail.accounts.users import Forbidden, UserError, get_by_id
 from sitemail.orgs import invitations, service
+from sitemail.orgs.models import Organization
 from sitemail.web.paging import page_of
 
 View = Callable[..., HttpResponse]
@@ -64,9 +65,19 @@ def org_list(request: HttpRequest) -> HttpResponse:
     return _page(request, "list", {"pager": page_of(rows, request)})
 
 
+def _org(name: str) -> Organization:
+    """The organization named in the URL; an unknown name is the site's 404 page, like any
+    other URL with nothing at it."""
+    try:
+        return service.get_by_name(name)
+    except UserError as exc:
+        raise Http404(str(exc)) from exc
+
+
 @_signed_in
 def org_page(request: HttpRequest, name: str) -> HttpResponse:
-    return HttpResponseRedirect(f"/organizations/{quote(name)}/members")
+    org = _org(name)
+    return HttpResponseRedirect(f"/organizations/{quote(org.name)}/members")
 
 
 def _act(request: HttpRequest, actor: User, org: Any) -> str:
@@ -101,9 +112,8 @@ def members_page(request: HttpRequest, name: str) -> HttpResponse:
     assert actor is not None
     context: dict[str, Any] = {"error": "", "message": "", "active": "members"}
     status = 200
+    org = context["org"] = _org(name)
     try:
-        org = service.get_by_name(name)
-        context["org"] = org
         if request.method == "POST":
             context["message"] = _act(request, actor, org)
         context["members"] = service.members(actor, org)
@@ -111,11 +121,9 @@ def members_page(request: HttpRequest, name: str) -> HttpResponse:
     except Forbidden as exc:
         context["error"], status = str(exc), 403
     except UserError as exc:
-        context["error"], status = str(exc), 400 if "org" in context else 404
-        if "org" in context:
-            context["members"] = service.members(actor, context["org"])
-            pending = invitations.pending_for_org(actor, context["org"])
-            context["pending_pager"] = page_of(pending, request)
+        context["error"], status = str(exc), 400
+        context["members"] = service.members(actor, org)
+        context["pending_pager"] = page_of(invitations.pending_for_org(actor, org), request)
     return _page(request, "members", context, status)
 
 

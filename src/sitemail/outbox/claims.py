@@ -37,6 +37,7 @@ _SENT_SET = (
     "data = COALESCE(redacted_data, data), redacted_data = NULL, "
     "lease_owner = NULL, lease_until = NULL, last_step = %s, last_code = %s, last_error = %s"
 )
+_PARTIAL_SET = _SENT_SET + ", sent_reply = %s"
 _RETRY_SET = (
     "attempts = attempts + 1, last_attempt_at = %s, next_attempt_at = %s, lease_owner = NULL, "
     "lease_until = NULL, last_step = %s, last_code = %s, last_error = %s"
@@ -82,6 +83,7 @@ class Outcome:
     code: int | None = None
     error: str = ""
     next_attempt_at: datetime | None = None
+    reply: str = ""  # sent: the server's reply to the end of the data (its queue id)
 
 
 def _aware(value: Any) -> datetime:
@@ -264,22 +266,24 @@ class Claims:
         with transaction.atomic(savepoint=False), connection.cursor() as cur:
             _checkpoint_if_secrets(cur, [o.row_id for o in outcomes if o.result == "sent"])
             # The common case, one statement per chunk: every clean send of the batch shares
-            # its values but the id (timestamps differ by the batch's duration at most).
+            # its values but the id and the server's reply, joined from a VALUES list
+            # (timestamps differ by the batch's duration at most). UPDATE ... FROM: SQLite
+            # 3.33+, and both name a VALUES list's columns column1, column2.
             for start in range(0, len(clean), _IN_CHUNK):
                 chunk = clean[start : start + _IN_CHUNK]
                 at = self._dt(max(o.at for o in chunk))
-                marks = ", ".join(["%s"] * len(chunk))
                 cur.execute(
-                    f"UPDATE {TABLE} SET {_SENT_SET} WHERE id IN ({marks}) AND {_GUARD}",  # noqa: S608
-                    [sent, at, at, "", None, "", *(o.row_id for o in chunk), *guard],
+                    sent_sql(len(chunk), self.vendor),
+                    [sent, at, at, "", None, "", *_pairs(chunk), *guard],
                 )
             by_kind: dict[str, list[list[Any]]] = {}
             for o in outcomes:
                 if o.result == "sent" and not o.error:
                     continue
                 at, last = self._dt(o.at), [o.step, o.code, o.error, o.row_id, *guard]
-                if o.result == "sent":
-                    by_kind.setdefault(_SENT_SET, []).append([sent, at, at, *last])
+                if o.result == "sent":  # partial: some recipients refused
+                    last.insert(3, o.reply)
+                    by_kind.setdefault(_PARTIAL_SET, []).append([sent, at, at, *last])
                 elif o.result == "retry":
                     then = self._dt(o.next_attempt_at or o.at)
                     by_kind.setdefault(_RETRY_SET, []).append([at, then, *last])
@@ -337,6 +341,29 @@ class Claims:
                     f"WHERE id IN ({marks}) AND lease_owner = %s",
                     [until, *chunk, self.owner],
                 )
+
+
+def sent_sql(rows: int, vendor: str) -> str:
+    """The clean sends' UPDATE for `rows` (id, reply) pairs, joined from a VALUES list; the
+    first row's casts type its columns, in case the driver binds on the server.
+
+    SQLite keeps no statistics here, and for most list sizes its planner would walk outbox_due
+    for status = 'queued' (every queued row, per chunk) and probe the list, rather than look
+    each id up: the unary + takes the guard's terms out of index use, so the ids drive
+    (tests/outbox/test_sent_reply.py checks the plan)."""
+    values = ", ".join(["(CAST(%s AS bigint), CAST(%s AS text))", *["(%s, %s)"] * (rows - 1)])
+    guard = "+lease_owner = %s AND +status = %s" if vendor == "sqlite" else _GUARD
+    return (
+        f"UPDATE {TABLE} SET {_SENT_SET}, sent_reply = v.column2 "  # noqa: S608
+        f"FROM (VALUES {values}) AS v WHERE {TABLE}.id = v.column1 AND {guard}"
+    )
+
+
+def _pairs(outcomes: Sequence[Outcome]) -> list[Any]:
+    flat: list[Any] = []
+    for o in outcomes:
+        flat += (o.row_id, o.reply)
+    return flat
 
 
 def _checkpoint_if_secrets(cur: Any, sent_ids: Sequence[int]) -> None:

@@ -16,7 +16,7 @@ from sitemail.outbox.metrics import SMTP_SEND_SECONDS
 from sitemail.outbox.outage import Outage
 from sitemail.outbox.policy import Kind, RetryPolicy, classify
 from sitemail.siteconfig.typed import SMTPConfig
-from sitemail.smtp.base import Envelope, NextMessage, Transport, TransportFactory
+from sitemail.smtp.base import Envelope, NextMessage, Sent, Transport, TransportFactory
 from sitemail.smtp.errors import MailError, Step
 
 log = logging.getLogger("sitemail.outbox.worker")
@@ -184,7 +184,7 @@ class Lanes:
         if not transport.connected:
             self._connecting.add(slot)
         try:
-            refused = await transport.send(row.mail_from, row.rcpt_tos, row.data, then)
+            sent = await transport.send(row.mail_from, row.rcpt_tos, row.data, then)
         except MailError as err:
             _ERROR_SECONDS.observe(time.perf_counter() - started)
             self._connecting.discard(slot)
@@ -205,12 +205,13 @@ class Lanes:
         self.stats["sent"] += 1
         self._park_rounds[slot] = 0
         self.outage.ended()
-        return self._sent(row, refused)
+        return self._sent(row, sent)
 
-    def _sent(self, row: ClaimedRow, refused: dict[str, MailError]) -> Outcome:
+    def _sent(self, row: ClaimedRow, sent: Sent) -> Outcome:
         now = self.clock()
+        refused = sent.refused
         if not refused:
-            return Outcome(row.id, "sent", now)
+            return Outcome(row.id, "sent", now, reply=sent.reply)
         # Partial success: delivered to the others; the refusals stay visible in the log.
         first = next(iter(refused.values()))
         listing = "; ".join(e.reason for e in refused.values())
@@ -222,6 +223,7 @@ class Lanes:
             step=first.step.value,
             code=first.code,
             error=f"some recipients were refused: {listing}",
+            reply=sent.reply,
         )
 
     def _failed(self, row: ClaimedRow, err: MailError) -> Outcome:

@@ -40,6 +40,9 @@ class OutboxMessage(models.Model):
     last_step = models.CharField(max_length=16, default="", blank=True)
     last_code = models.IntegerField(null=True)
     last_error = models.TextField(default="", blank=True)
+    # Sent: the server's reply to the end of the data, e.g. "250 2.0.0 Ok: queued as 4F2A":
+    # the queue id its admin looks the message up by. "" before it was kept (and in tests).
+    sent_reply = models.TextField(default="", blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True)

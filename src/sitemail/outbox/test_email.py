@@ -133,10 +133,12 @@ async def _send(to: str, settings: SiteSettings) -> TestEmailOutcome:
     # The DNS checks run while the message is sent: the admin waits for the longer only.
     checks = asyncio.ensure_future(_auth_checks(settings, data))
     error: MailError | None = None
+    reply = ""
     try:
-        refused = await transport.send(prepared.mail_from, prepared.rcpt_tos, data)
-        if refused:
-            error = next(iter(refused.values()))
+        sent = await transport.send(prepared.mail_from, prepared.rcpt_tos, data)
+        reply = sent.reply
+        if sent.refused:
+            error = next(iter(sent.refused.values()))
     except MailError as exc:
         error = exc
     except Exception as exc:  # never a traceback to the admin; the reason is still shown
@@ -165,6 +167,7 @@ async def _send(to: str, settings: SiteSettings) -> TestEmailOutcome:
         last_step=error.step.value if error else "",
         last_code=error.code if error else None,
         last_error=error.reason if error else "",
+        sent_reply=reply,
     )
     # QUIT (a round trip, then waiting for the socket to close) and the log INSERT (a thread
     # hop and a commit) are independent: done together, the admin waits for the longer only.

@@ -5,6 +5,7 @@ factory that picks it. A second transport (an HTTP API provider) or a second cre
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from sitemail.siteconfig.typed import SMTPConfig
@@ -19,6 +20,29 @@ Envelope = tuple[str, Sequence[str], bytes]  # mail_from, rcpt_tos, data
 # Asked at most once per send, when this message's content is about to go out: the message to
 # send next on this transport, or None. What it returns must be this transport's next send.
 NextMessage = Callable[[], Envelope | None]
+# A server's reply is at most a few lines (RFC 5321 4.5.3.1.5: 512 octets a line); what is
+# kept of one for the email log, so a hostile server cannot grow every row.
+MAX_REPLY = 1000
+
+
+def reply_line(code: int, text: str) -> str:
+    """A reply as the email log keeps it: "250 2.0.0 Ok: queued as 4F2A" (lines joined by
+    newlines), cut to MAX_REPLY, and storable: the channel decodes bytes that are not UTF-8
+    as surrogates, and PostgreSQL refuses those and NUL in text."""
+    line = f"{code} {text[:MAX_REPLY]}"[:MAX_REPLY]
+    if not line.isascii():
+        line = line.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return line.replace("\0", "") if "\0" in line else line
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """An accepted message: the server's reply to the end of its data, which names the queue
+    id the receiving side's admin looks up (RFC 5321 4.1.1.4), and the recipients refused
+    while the others got it (partial success)."""
+
+    reply: str
+    refused: dict[str, MailError] = field(default_factory=dict)
 
 
 class Transport(Protocol):
@@ -31,8 +55,8 @@ class Transport(Protocol):
         rcpt_tos: Sequence[str],
         data: bytes,
         then: NextMessage | None = None,
-    ) -> dict[str, MailError]:
-        """Return the refused recipients; raise MailError when nobody got the message.
+    ) -> Sent:
+        """Return the reply and the refused recipients; raise MailError when nobody got it.
 
         then: an offer of the next message (see NextMessage); a transport may ignore it."""
         ...

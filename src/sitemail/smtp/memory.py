@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sitemail.smtp.errors import MailError
+from sitemail.smtp.base import Sent, reply_line
+from sitemail.smtp.errors import MailError, ReplyCode
 
 if TYPE_CHECKING:
     from sitemail.smtp.base import NextMessage
@@ -23,7 +24,9 @@ class SentMessage:
 
 class InMemoryTransport:
     """Records sends in `.sent`; `fail_next(error, times)` makes the next sends raise `error`;
-    `refuse(address, error)` makes a recipient refused (partial success) while others pass."""
+    `refuse(address, error)` makes a recipient refused (partial success) while others pass.
+    Each accepted send is answered like a server naming its queue id: `250 2.0.0 Ok: queued
+    as M1`, M2, ..."""
 
     def __init__(self) -> None:
         self.sent: list[SentMessage] = []
@@ -49,7 +52,7 @@ class InMemoryTransport:
         rcpt_tos: Sequence[str],
         data: bytes,
         then: NextMessage | None = None,  # nothing to write ahead in memory: ignored
-    ) -> dict[str, MailError]:
+    ) -> Sent:
         self.attempts += 1
         if self._failures:
             raise self._failures.pop(0)
@@ -59,7 +62,8 @@ class InMemoryTransport:
             raise next(iter(refused.values()))
         self.sent.append(SentMessage(mail_from, accepted, bytes(data)))
         self._open = True
-        return refused
+        queued = f"2.0.0 Ok: queued as M{len(self.sent)}"
+        return Sent(reply_line(ReplyCode.OK, queued), refused)
 
     @property
     def connected(self) -> bool:

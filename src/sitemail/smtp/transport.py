@@ -17,7 +17,7 @@ import aiosmtplib
 
 from sitemail.siteconfig.typed import SMTPConfig
 from sitemail.smtp import rules, tls, wire
-from sitemail.smtp.base import Envelope, NextMessage
+from sitemail.smtp.base import Envelope, NextMessage, Sent, reply_line
 from sitemail.smtp.channel import Channel
 from sitemail.smtp.convert import (
     NO_GREETING_HINT,
@@ -137,7 +137,7 @@ class SMTPTransport:
         rcpt_tos: Sequence[str],
         data: bytes,
         then: NextMessage | None = None,
-    ) -> dict[str, MailError]:
+    ) -> Sent:
         """See Transport.send. With `then` and a server that offers PIPELINING, the next
         message's commands go out in the same write as this one's content (RFC 2920 3.1: the
         content may start a group), so each message costs one round trip instead of two."""
@@ -480,7 +480,7 @@ class SMTPTransport:
         data: bytes,
         reused: bool,
         then: NextMessage | None,
-    ) -> dict[str, MailError]:
+    ) -> Sent:
         try:
             return await self._envelope_and_data(session, mail_from, rcpt_tos, data, reused, then)
         except _StaleConnection:
@@ -497,7 +497,7 @@ class SMTPTransport:
         data: bytes,
         reused: bool,
         then: NextMessage | None,
-    ) -> dict[str, MailError]:
+    ) -> Sent:
         """MAIL, RCPT..., DATA and the content. With PIPELINING the three commands go out in
         one write and their replies are read in order (RFC 2920 3.1: every reply is checked;
         DATA's reply decides whether the content follows); else each waits for its reply.
@@ -586,7 +586,7 @@ class SMTPTransport:
             raise self._failed(Step.DATA, summary, refusal, start) from refusal
         if tracing:
             self._ok(Step.DATA, summary, reply, start)
-        return refused
+        return Sent(reply_line(reply.code, reply.message), refused)
 
     async def _drain(self, session: _Session, rcpts: int, start: float, failure: MailError) -> None:
         """The pipelined group failed but its remaining replies (`rcpts` RCPTs, then DATA) are

@@ -30,8 +30,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 async def _send(transport: SMTPTransport, n: int = 1) -> None:
     for i in range(n):
-        refused = await transport.send("noreply@example.com", [f"r{i}@example.com"], b"Hi\r\n")
-        assert refused == {}
+        sent = await transport.send("noreply@example.com", [f"r{i}@example.com"], b"Hi\r\n")
+        assert sent.refused == {}
 
 
 async def _send_once(cfg: Any, tokens: TokenSource, steps: list[TraceEvent] | None = None) -> None:

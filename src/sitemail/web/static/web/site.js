@@ -7,16 +7,6 @@
     if (question && !window.confirm(question)) event.preventDefault();
   }, true);
 
-  function cell(text, href) {
-    var td = document.createElement("td");
-    if (href) {
-      var a = document.createElement("a");
-      a.href = href;
-      a.textContent = text;
-      td.appendChild(a);
-    } else td.textContent = text;
-    return td;
-  }
   function liveInbox() {
     var table = document.getElementById("inbox");
     if (!table) return;
@@ -35,15 +25,12 @@
         .then(function (data) {
           if (!data) return;
           data.messages.slice().reverse().forEach(function (m) {
-            var tr = document.createElement("tr");
-            tr.setAttribute("data-id", m.id);
-            tr.className = "new";
-            var when = cell(m.received_at);
-            when.className = "muted nowrap";
-            tr.appendChild(when);
-            tr.appendChild(cell(m.to));
-            tr.appendChild(cell(m.subject, "/mailcatcher/" + m.id));
-            tr.appendChild(cell(""));
+            // The server renders the row (escaped, with its Delete form) as the page does.
+            var rows = document.createElement("tbody");
+            rows.innerHTML = m.html;
+            var tr = rows.firstElementChild;
+            if (!tr) return;
+            tr.classList.add("new");
             body.insertBefore(tr, body.firstChild);
           });
           if (data.messages.length) {
