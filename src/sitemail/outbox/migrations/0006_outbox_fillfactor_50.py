@@ -24,6 +24,6 @@ def backwards(apps: Any, schema_editor: Any) -> None:
 
 
 class Migration(migrations.Migration):
-    dependencies = [("outbox", "0004_alter_outboxmessage_status")]
+    dependencies = [("outbox", "0005_sent_reply")]
 
     operations = [migrations.RunPython(forwards, backwards, elidable=False)]
