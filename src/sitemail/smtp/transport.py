@@ -575,11 +575,10 @@ class SMTPTransport:
         if reply.code != ReplyCode.START_DATA:
             refusal = aiosmtplib.SMTPDataError(reply.code, reply.message)
             raise self._failed(Step.DATA, summary, refusal, start) from refusal
-        content = wire.data_content(data)
         following = self._next_commands(session, then) if pipelined and then else None
         if following is not None:
-            content += following[1]
             session.prewritten = following[0]
+        content = wire.data_content(data, following[1] if following is not None else b"")
         reply = await self._read(session, Step.DATA, summary, start, content)
         if reply.code != ReplyCode.OK:
             refusal = aiosmtplib.SMTPDataError(reply.code, reply.message)
