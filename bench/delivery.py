@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import auth, sysinfo
-from bench.dbcpu import DbMeter, NoDb
-from bench.latency import DelayRelay
+from bench.dbcpu import DbMeter, NoDb, PgBackendCpu
+from bench.latency import DelayRelay, measure_rtt
 from bench.sink import MissingTool, Sink, free_port, smtp_source
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -180,9 +180,23 @@ def run_newconn(sink: Sink, size: dict[str, int]) -> dict[str, Any]:
 
 
 def run_limit_rtt(sink: Sink, size: dict[str, int], relay: DelayRelay) -> dict[str, Any]:
+    rtt = measure_rtt(relay.port)
     with Meter(sink) as m:
         r = smtp_source(relay.port, messages=size["rtt"], sessions=8, reuse=True)
-    return _figure(size["rtt"], r.seconds, r.cpu, m)
+    return {**_figure(size["rtt"], r.seconds, r.cpu, m), "relay_rtt_ms": rtt * 1000}
+
+
+def run_workers_rtt(
+    sink: Sink, env: dict[str, str], opts: argparse.Namespace, n: int, relay: DelayRelay
+) -> dict[str, Any]:
+    """One worker through the relay; its rate against concurrency / round trip, with the
+    round trip as set (--rtt-ms) and as measured just before (the relay's own lateness)."""
+    rtt = measure_rtt(relay.port)
+    fig = run_workers(sink, env, 1, opts, n, port=relay.port)
+    fig["relay_rtt_ms"] = rtt * 1000
+    fig["vs_ceiling"] = fig["rate"] / (opts.concurrency * 1000 / opts.rtt_ms)
+    fig["vs_measured_ceiling"] = fig["rate"] / (opts.concurrency / rtt)
+    return fig
 
 
 def run_pybaseline(sink: Sink, size: dict[str, int], workdir: Path) -> dict[str, Any]:
@@ -431,16 +445,17 @@ def run(opts: argparse.Namespace) -> int:
     if relay is not None:
         rtt = f"{opts.rtt_ms:g} ms round trip"
         cases[f"smtp-source, 8 sessions reused, {rtt}"] = lambda: run_limit_rtt(sink, size, relay)
-        cases[f"sitemail worker, SQLite, 1 process, {rtt}"] = lambda: run_workers(
-            sink, sqlite_env, 1, opts, size["rtt"], port=relay.port
+        cases[f"sitemail worker, SQLite, 1 process, {rtt}"] = lambda: run_workers_rtt(
+            sink, sqlite_env, opts, size["rtt"], relay
         )
     if opts.auth_compare and opts.auth_only:
         cases.clear()
     front = _auth_cases(cases, sink, sqlite_env, opts, n) if opts.auth_compare else None
     if pg_env is not None:
         for k in (1, 2, 4):
-            cases[f"sitemail worker, PostgreSQL, {k} process{'es' if k > 1 else ''}"] = (
-                lambda k=k: run_workers(sink, pg_env, k, opts, n)  # type: ignore[misc]
+            name = f"sitemail worker, PostgreSQL, {k} process{'es' if k > 1 else ''}"
+            cases[name] = lambda k=k: run_workers(  # type: ignore[misc]
+                sink, pg_env, k, opts, n, db=PgBackendCpu(pg_env["DATABASE_URL"])
             )
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in cases}
     names = list(cases)
@@ -579,6 +594,13 @@ def _report(
             "sink_bound": sink_cores > SINK_BOUND,
             "runs": figs,
         }
+        if "client_cpu" in figs[0]:  # a worker run: CPU per message, worker + database
+            row["msg_per_cpu_second"] = statistics.median(
+                f["messages"] / (f["client_cpu"] + f["db_cpu"]) for f in figs
+            )
+        for key in ("relay_rtt_ms", "vs_ceiling", "vs_measured_ceiling"):
+            if key in figs[0]:
+                row[key] = statistics.median(f[key] for f in figs)
         if "enqueue_rate" in figs[0]:
             row["enqueue_rate"] = summary([f["enqueue_rate"] for f in figs])
             row["message_bytes"] = figs[0]["message_bytes"]
@@ -659,6 +681,17 @@ def _print(report: dict[str, Any]) -> None:
         )
     print("(client, sink, machine: cores busy, median; 'x newc': ratio to smtp-source's")
     print(" new-connection-per-message rate)")
+    for r in report["results"]:
+        if "msg_per_cpu_second" in r:
+            print(f"{r['name'][:58]:58} {r['msg_per_cpu_second']:7.0f} msg per CPU-second")
+        if "relay_rtt_ms" in r:
+            ceiling = (
+                f", {r['vs_ceiling']:.2f}x concurrency/RTT as set, "
+                f"{r['vs_measured_ceiling']:.2f}x as measured"
+                if "vs_ceiling" in r
+                else ""
+            )
+            print(f"{r['name'][:58]:58} relay round trip {r['relay_rtt_ms']:.2f} ms{ceiling}")
     rates = ", ".join(f"{db} {v:.0f}" for db, v in report["enqueue_rate_median"].items())
     print(f"enqueue (render+build+insert via outbox.enqueue_many), emails/s: {rates}")
     parts = report.get("enqueue_ms_median") or {}

@@ -112,6 +112,34 @@ def test_a_hostile_reply_is_stored_cut_and_clean() -> None:
     assert len(row.sent_reply) <= MAX_REPLY and "\0" not in row.sent_reply
 
 
+class _Awkward(InMemoryTransport):
+    """Replies with what a list literal must quote: quotes, commas, braces, a backslash, a
+    newline, and text that reads as NULL."""
+
+    REPLIES = ('250 ok, "queued" {as} \\ A1\nsecond line', "250 NULL", "250 it's {}")
+
+    async def send(
+        self,
+        mail_from: str,
+        rcpt_tos: Sequence[str],
+        data: bytes,
+        then: NextMessage | None = None,
+    ) -> Sent:
+        await super().send(mail_from, rcpt_tos, data, then)
+        return Sent(self.REPLIES[(len(self.sent) - 1) % len(self.REPLIES)])
+
+
+def test_replies_that_need_quoting_are_stored_exactly() -> None:
+    settings = static_settings()
+    for i in range(6):
+        enqueue("test_email", f"u{i}@example.com", {"test_id": f"{i:05d}"}, settings=settings)
+    transport = _Awkward()
+    assert _drain(transport, settings) == 6
+    expected = {message_id(m.data): _Awkward.REPLIES[n % 3] for n, m in enumerate(transport.sent)}
+    stored = dict(OutboxMessage.objects.values_list("message_id", "sent_reply"))
+    assert stored == expected
+
+
 def test_send_test_email_logs_the_reply(
     smtp_server: ServerFactory, configure_site: Configure
 ) -> None:

@@ -250,7 +250,7 @@ class Claims:
             ClaimedRow(
                 id=r[0],
                 mail_from=r[1],
-                rcpt_tos=json.loads(r[2]) if isinstance(r[2], str | bytes) else list(r[2]),
+                rcpt_tos=json.loads(r[2]) if isinstance(r[2], (str, bytes)) else list(r[2]),
                 data=bytes(r[3]),
                 attempts=r[4],
                 message_id=r[5],
@@ -266,15 +266,14 @@ class Claims:
         with transaction.atomic(savepoint=False), connection.cursor() as cur:
             _checkpoint_if_secrets(cur, [o.row_id for o in outcomes if o.result == "sent"])
             # The common case, one statement per chunk: every clean send of the batch shares
-            # its values but the id and the server's reply, joined from a VALUES list
-            # (timestamps differ by the batch's duration at most). UPDATE ... FROM: SQLite
-            # 3.33+, and both name a VALUES list's columns column1, column2.
+            # its values but the id and the server's reply, joined from a list of both
+            # (timestamps differ by the batch's duration at most; see sent_sql).
             for start in range(0, len(clean), _IN_CHUNK):
                 chunk = clean[start : start + _IN_CHUNK]
                 at = self._dt(max(o.at for o in chunk))
                 cur.execute(
                     sent_sql(len(chunk), self.vendor),
-                    [sent, at, at, "", None, "", *_pairs(chunk), *guard],
+                    [sent, at, at, "", None, "", *_sent_rows(chunk, self.vendor), *guard],
                 )
             by_kind: dict[str, list[list[Any]]] = {}
             for o in outcomes:
@@ -344,13 +343,23 @@ class Claims:
 
 
 def sent_sql(rows: int, vendor: str) -> str:
-    """The clean sends' UPDATE for `rows` (id, reply) pairs, joined from a VALUES list; the
-    first row's casts type its columns, in case the driver binds on the server.
+    """The clean sends' UPDATE for `rows` (id, reply) pairs (params: _sent_rows).
+
+    PostgreSQL: joined from two arrays (unnest), two parameters whatever the batch: the
+    database parses two literals, not 2 x rows (drain: ~3 us less database CPU per message
+    than the VALUES list). SQLite, which has no arrays (UPDATE ... FROM: 3.33+): joined from a
+    VALUES list, whose columns are named column1, column2; the first row's casts type them.
 
     SQLite keeps no statistics here, and for most list sizes its planner would walk outbox_due
     for status = 'queued' (every queued row, per chunk) and probe the list, rather than look
     each id up: the unary + takes the guard's terms out of index use, so the ids drive
     (tests/outbox/test_sent_reply.py checks the plan)."""
+    if vendor == "postgresql":
+        return (
+            f"UPDATE {TABLE} SET {_SENT_SET}, sent_reply = v.reply "  # noqa: S608
+            "FROM unnest(%s::bigint[], %s::text[]) AS v (id, reply) "
+            f"WHERE {TABLE}.id = v.id AND {_GUARD}"
+        )
     values = ", ".join(["(CAST(%s AS bigint), CAST(%s AS text))", *["(%s, %s)"] * (rows - 1)])
     guard = "+lease_owner = %s AND +status = %s" if vendor == "sqlite" else _GUARD
     return (
@@ -359,7 +368,10 @@ def sent_sql(rows: int, vendor: str) -> str:
     )
 
 
-def _pairs(outcomes: Sequence[Outcome]) -> list[Any]:
+def _sent_rows(outcomes: Sequence[Outcome], vendor: str) -> list[Any]:
+    """sent_sql's (id, reply) parameters: two arrays on PostgreSQL, else pairs in a row."""
+    if vendor == "postgresql":
+        return [[o.row_id for o in outcomes], [o.reply for o in outcomes]]
     flat: list[Any] = []
     for o in outcomes:
         flat += (o.row_id, o.reply)

@@ -47,6 +47,11 @@ class Channel(asyncio.Protocol):
             raise aiosmtplib.SMTPServerDisconnected("Connection lost")
         self._transport.write(data)
 
+    def take(self) -> aiosmtplib.SMTPResponse | None:
+        """The oldest reply if it is in already, else None: `reply` without the await, for the
+        replies to pipelined commands, which mostly arrive together."""
+        return self._replies.popleft() if self._replies else None
+
     async def reply(self, timeout: float) -> aiosmtplib.SMTPResponse:
         """The oldest reply not yet read; waits at most `timeout` seconds for it to arrive."""
         while not self._replies:
@@ -72,13 +77,20 @@ class Channel(asyncio.Protocol):
         if self._failure is not None:
             return
         buffer = self._buffer
-        buffer += data
+        if buffer:  # the start of a reply came in an earlier chunk
+            buffer += data
+            data = bytes(buffer)
+            buffer.clear()
         try:
-            self._parse()
+            done = self._parse(data)
+            if len(data) - done > MAX_PENDING:
+                raise aiosmtplib.SMTPResponseException(-1, "Response too long")
         except aiosmtplib.SMTPResponseException as exc:
             self._fail(exc)
             self._transport.close()  # out of step with the server: unusable
             return
+        if done < len(data):
+            buffer += data[done:]
         if self._replies:
             self._wake()
 
@@ -93,12 +105,12 @@ class Channel(asyncio.Protocol):
 
     # ---------------------------------------------------------------- internals
 
-    def _parse(self) -> None:
-        buffer = self._buffer
+    def _parse(self, data: bytes) -> int:
+        """Queue the complete replies in `data`; how many bytes they took."""
         start = done = 0
-        lines: list[bytes] = []
-        while (end := buffer.find(b"\n", start)) != -1:
-            line = bytes(buffer[start : end + 1])
+        lines: list[bytes] = []  # the lines before the last of a multi-line reply
+        while (end := data.find(b"\n", start)) != -1:
+            line = data[start : end + 1]
             if len(line) > MAX_LINE:
                 raise aiosmtplib.SMTPResponseException(-1, "Response too long")
             start = end + 1
@@ -109,16 +121,20 @@ class Channel(asyncio.Protocol):
                 raise aiosmtplib.SMTPResponseException(
                     -1, f"Malformed SMTP response line: {text}"
                 ) from None
-            lines.append(line[4:].strip(b" \t\r\n"))
-            if line[3:4] != b"-":  # the last line of this reply
-                text = b"\n".join(lines).decode("utf-8", "surrogateescape")
-                self._replies.append(aiosmtplib.SMTPResponse(code, text))
+            if line[3:4] == b"-":
+                lines.append(line[4:].strip(b" \t\r\n"))
+                continue
+            # The last (usually the only) line of this reply.
+            last = line[4:].strip(b" \t\r\n")
+            if lines:
+                lines.append(last)
+                last = b"\n".join(lines)
                 lines = []
-                done = start
-        if done:
-            del buffer[:done]
-        if len(buffer) > MAX_PENDING:
-            raise aiosmtplib.SMTPResponseException(-1, "Response too long")
+            self._replies.append(
+                aiosmtplib.SMTPResponse(code, last.decode("utf-8", "surrogateescape"))
+            )
+            done = start
+        return done
 
     def _fail(self, failure: BaseException) -> None:
         if self._failure is None:

@@ -505,15 +505,18 @@ class SMTPTransport:
         channel, timeout, tracing = session.channel, self.cfg.timeout, self._tracer is not None
         pipelined = session.pipelining
         prewritten, session.prewritten = session.prewritten is not None, None
-        mail = self._mail_line(session, mail_from, rcpt_tos, data)
-        rcpts = [self._rcpt_line(rcpt, session) for rcpt in rcpt_tos]
+        if prewritten:  # pipelined only: _next_commands built, checked and wrote the lines
+            mail, rcpts = b"", []
+        else:
+            mail = self._mail_line(session, mail_from, rcpt_tos, data)
+            rcpts = [self._rcpt_line(rcpt, session) for rcpt in rcpt_tos]
         start = time.perf_counter() if tracing else 0.0
 
         # MAIL (and with PIPELINING, the RCPTs and DATA behind it)
         try:
             if not prewritten:
                 channel.write(b"".join([mail, *rcpts, b"DATA\r\n"]) if pipelined else mail)
-            reply = await channel.reply(timeout)
+            reply = channel.take() or await channel.reply(timeout)
         except Exception as exc:
             err = self._failed(Step.MAIL, f"MAIL FROM:<{mail_from}>", exc, start)
             if reused and isinstance(err, ConnectError):
@@ -540,11 +543,13 @@ class SMTPTransport:
             raise mail_error
 
         refused: dict[str, MailError] = {}
-        for rcpt, line in zip(rcpt_tos, rcpts, strict=True):
+        for i, rcpt in enumerate(rcpt_tos):
             if not pipelined:
                 start = time.perf_counter() if tracing else 0.0
-            send = None if pipelined else line
-            reply = await self._read(session, Step.RCPT, f"RCPT TO:<{rcpt}>", start, send)
+            send = None if pipelined else rcpts[i]
+            reply = (pipelined and channel.take()) or await self._read(
+                session, Step.RCPT, f"RCPT TO:<{rcpt}>", start, send
+            )
             if reply.code in (ReplyCode.OK, ReplyCode.WILL_FORWARD):  # RFC 5321 4.2.2
                 if tracing:
                     self._ok(Step.RCPT, f"RCPT TO:<{rcpt}>", reply, start)
@@ -564,15 +569,16 @@ class SMTPTransport:
         if not pipelined:
             start = time.perf_counter() if tracing else 0.0
         send = None if pipelined else b"DATA\r\n"
-        reply = await self._read(session, Step.DATA, summary, start, send)
+        reply = (pipelined and channel.take()) or await self._read(
+            session, Step.DATA, summary, start, send
+        )
         if reply.code != ReplyCode.START_DATA:
             refusal = aiosmtplib.SMTPDataError(reply.code, reply.message)
             raise self._failed(Step.DATA, summary, refusal, start) from refusal
-        content = wire.data_content(data)
         following = self._next_commands(session, then) if pipelined and then else None
         if following is not None:
-            content += following[1]
             session.prewritten = following[0]
+        content = wire.data_content(data, following[1] if following is not None else b"")
         reply = await self._read(session, Step.DATA, summary, start, content)
         if reply.code != ReplyCode.OK:
             refusal = aiosmtplib.SMTPDataError(reply.code, reply.message)
@@ -619,7 +625,7 @@ class SMTPTransport:
     ) -> bytes:
         line = b"MAIL FROM:"
         encoding = "ascii"
-        if not mail_from.isascii() or not all(a.isascii() for a in rcpt_tos):
+        if not mail_from.isascii() or not "".join(rcpt_tos).isascii():
             if not session.smtputf8:
                 raise ConfigurationError(
                     Step.MAIL,

@@ -31,9 +31,10 @@ def quoted(address: str, encoding: str) -> bytes:
     return line
 
 
-def data_content(data: bytes) -> bytes:
+def data_content(data: bytes, then: bytes = b"") -> bytes:
     """What follows a 354: CRLF line ends, a final CRLF, lines starting with "." get another
-    (RFC 5321 4.5.2), then the "." line that ends the message.
+    (RFC 5321 4.5.2), then the "." line that ends the message, and `then` (the next message's
+    commands) behind it: one copy of the message made, not two.
 
     Messages from mail/build.py are CRLF already: as many CR and as many LF as CRLF pairs,
     which three counts confirm without the regex pass; plain replace() stuffs the dots
@@ -43,9 +44,8 @@ def data_content(data: bytes) -> bytes:
     crlf = data.count(b"\r\n")  # counting allocates nothing; a replace() copied the message
     if data.count(b"\n") != crlf or data.count(b"\r") != crlf:
         data = _LINE_ENDINGS.sub(b"\r\n", data)
-    if not data.endswith(b"\r\n"):
-        data += b"\r\n"
+    end = b".\r\n" if data.endswith(b"\r\n") else b"\r\n.\r\n"
     data = data.replace(b"\r\n.", b"\r\n..")  # the same object when there is none
     if data.startswith(b"."):
         data = b"." + data
-    return data + b".\r\n"
+    return b"".join((data, end, then))
