@@ -24,6 +24,6 @@ def backwards(apps: Any, schema_editor: Any) -> None:
 
 
 class Migration(migrations.Migration):
-    dependencies = [("outbox", "0005_sent_reply")]
+    dependencies = [("outbox", "0006_counts_and_log_indexes")]
 
     operations = [migrations.RunPython(forwards, backwards, elidable=False)]
