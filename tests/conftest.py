@@ -20,7 +20,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     from django.conf import settings
 
     db = settings.DATABASES["default"]
-    if db["ENGINE"] != "django.db.backends.postgresql":
+    if not db["ENGINE"].endswith(".postgresql"):
         pytest.exit("SITEMAIL_TEST_POSTGRES=1 but DATABASE_URL is not a postgres:// URL", 3)
     import psycopg
 

@@ -37,7 +37,7 @@ ALLOWED_HOSTS = ["*"]
 def _database(url: str | None) -> dict[str, Any]:
     if not url:
         return {
-            "ENGINE": "django.db.backends.sqlite3",
+            "ENGINE": "sitemail.outbox.engines.sqlite3",
             "NAME": DATA_DIR / "sitemail.sqlite3",
             "OPTIONS": {
                 # WAL lets the web process read while the worker writes; IMMEDIATE takes the
@@ -61,7 +61,7 @@ def _database(url: str | None) -> dict[str, Any]:
             f"DATABASE_URL: unsupported scheme {parsed.scheme!r}; use postgres://user@host/db"
         )
     return {
-        "ENGINE": "django.db.backends.postgresql",
+        "ENGINE": "sitemail.outbox.engines.postgresql",
         "NAME": unquote(parsed.path.lstrip("/")) or "postgres",
         "USER": unquote(parsed.username or ""),
         "PASSWORD": unquote(parsed.password or ""),

@@ -24,6 +24,7 @@ from django.db import connections, models, router
 from django.db.models import signals
 from django.db.models.base import ModelState
 
+from sitemail.outbox import pending
 from sitemail.outbox.models import OutboxMessage
 
 # Fields whose database value is the Python value itself when it is a str or an int.
@@ -168,11 +169,13 @@ def _values(connection: Any) -> Callable[[OutboxMessage], list[Any]]:
     return values
 
 
-def insert_many(rows: Sequence[OutboxMessage], batch_size: int = 500) -> None:
+def insert_many(
+    rows: Sequence[OutboxMessage], batch_size: int = 500, using: str | None = None
+) -> None:
     """INSERT `rows` (new, unsaved) in the current transaction; sets their primary keys."""
     if not rows:
         return
-    using = router.db_for_write(OutboxMessage)
+    using = using or router.db_for_write(OutboxMessage)
     connection = connections[using]
     values = _values(connection)
     if connection.vendor == "postgresql" and len(rows) >= COPY_FROM:
@@ -284,6 +287,7 @@ def _driver_cursor(connection: Any) -> Iterator[Any]:
     connection.close_if_health_check_failed()
     connection.ensure_connection()
     connection.validate_thread_sharing()
+    pending.flush(connection)  # rows enqueued earlier in the transaction go first
     with connection.wrap_database_errors:
         if connection.vendor == "sqlite":
             yield connection.connection.cursor()

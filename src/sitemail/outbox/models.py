@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from django.db import models
 from django.db.models import F, Q
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Lower
+from django.db.models.query_utils import DeferredAttribute
 
 
 class Status(models.TextChoices):
@@ -113,6 +114,21 @@ class OutboxMessage(models.Model):
     def can_retry(self) -> bool:
         """The email log's Retry button and outbox.log.retry agree on this one rule."""
         return self.retry_refusal() is None
+
+
+class PendingId(DeferredAttribute):
+    """`row.id` (and `row.pk`) of a row enqueued in a transaction and not INSERTed yet
+    (outbox.pending): inserts it, then reads its id. Other rows: Django's own lookup."""
+
+    def __get__(self, instance: models.Model | None, cls: type[models.Model] | None = None) -> Any:
+        if isinstance(instance, OutboxMessage) and "id" not in instance.__dict__:
+            from sitemail.outbox import pending
+
+            pending.flush_row(instance)
+        return super().__get__(instance, cls)
+
+
+OutboxMessage.id = PendingId(OutboxMessage._meta.pk)  # type: ignore[assignment]
 
 
 class OutboxCount(models.Model):

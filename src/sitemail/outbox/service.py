@@ -8,7 +8,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import connections, router, transaction
 from django.utils import timezone
 
 from sitemail.deliverability import dkim
@@ -16,7 +16,7 @@ from sitemail.deliverability import hooks as after_delivery
 from sitemail.mail import kinds
 from sitemail.mail.build import MailBuildError, build, new_message_id
 from sitemail.mail.render import render
-from sitemail.outbox import wake
+from sitemail.outbox import pending, wake
 from sitemail.outbox.insert import insert_many, new_row
 from sitemail.outbox.models import OutboxMessage, Status
 from sitemail.siteconfig.typed import SiteSettings
@@ -170,6 +170,14 @@ def enqueue(
         headers=headers,
     )
     after_delivery.hold([row])
+    connection = connections[router.db_for_write(OutboxMessage)]
+    if pending.defers(connection):
+        # In a transaction: NOTIFY now (it is delivered at commit), the INSERT with the
+        # transaction's next statement, together with any other email enqueued before it.
+        if row.status == Status.QUEUED:
+            wake.enqueued(connection.alias)
+        pending.add(connection, [row])
+        return row
     insert_many([row])  # what row.save() would do, without compiling an ORM INSERT per email
     if row.status == Status.QUEUED:
         wake.enqueued()
