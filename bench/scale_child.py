@@ -225,32 +225,10 @@ def _timed(fn: Callable[[], object], repeat: int) -> dict[str, Any]:
 
 
 def _plans(fn: Callable[[], object]) -> list[dict[str, Any]]:
-    """Each statement `fn` runs, with the database's plan for it, explained with the same
-    parameters (SQLite plans a bound value differently from a literal: a partial index
-    needs the literal)."""
-    from django.db import connection
+    """Each SELECT `fn` runs, with the database's plan for it (timed on PostgreSQL)."""
+    from sitemail.outbox.plans import explain
 
-    statements: list[tuple[str, Any]] = []
-
-    def record(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-        statements.append((sql, params))
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(record):
-        fn()
-    out = []
-    for sql, params in statements:
-        if not sql.lstrip().upper().startswith("SELECT"):
-            continue
-        with connection.cursor() as cur:
-            if connection.vendor == "postgresql":
-                cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
-            else:
-                cur.execute("EXPLAIN QUERY PLAN " + sql, params)
-            plan = [" | ".join(str(c) for c in row) for row in cur.fetchall()]
-            shown = connection.ops.last_executed_query(cur.cursor, sql, params)
-        out.append({"sql": shown, "plan": plan})
-    return out
+    return [{"sql": p.sql, "plan": p.plan} for p in explain(fn, analyze=True)]
 
 
 def measure(args: dict[str, Any]) -> dict[str, Any]:

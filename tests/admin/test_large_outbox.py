@@ -22,6 +22,7 @@ from sitemail.admin.metrics import exposition
 from sitemail.deliverability import rates
 from sitemail.deliverability.models import Bounce, Event, EventType
 from sitemail.outbox.models import OutboxMessage, Status
+from sitemail.outbox.plans import explain
 from tests.admin.conftest import set_document
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -69,29 +70,9 @@ def _pg() -> bool:
 
 
 def _plans(fn: Callable[[], object]) -> list[str]:
-    """The plan of each statement on outbox_message that `fn` runs, as one string each,
-    explained with the same parameters (SQLite plans a bound value differently from a
-    literal one: a partial index needs the literal)."""
-    statements: list[tuple[str, Any]] = []
-
-    def record(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-        statements.append((sql, params))
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(record):
-        fn()
-    out = []
-    for sql, params in statements:
-        if "outbox_message" not in sql or not sql.startswith("SELECT"):
-            continue
-        with connection.cursor() as cur:
-            if _pg():
-                cur.execute("SET enable_seqscan = off")
-            cur.execute(("EXPLAIN " if _pg() else "EXPLAIN QUERY PLAN ") + sql, params)
-            out.append("\n".join(" ".join(str(c) for c in row) for row in cur.fetchall()))
-            if _pg():
-                cur.execute("RESET enable_seqscan")
-    return out
+    """The plan of each SELECT on outbox_message that `fn` runs, as one string each."""
+    plans = explain(fn, table="outbox_message", no_seqscan=True)
+    return ["\n".join(p.plan) for p in plans]
 
 
 def _reads_no_table_scan(plans: list[str], index: str) -> None:

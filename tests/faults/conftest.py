@@ -15,7 +15,14 @@ from sitemail.outbox.policy import RetryPolicy
 from sitemail.outbox.worker import Worker
 
 # Fixtures shared with the outbox tests (site config pointing at a server, a settable clock).
-from tests.outbox.conftest import clock, configure_site, in_db_thread, message_id, wait_until
+from tests.outbox.conftest import (
+    clock,
+    configure_site,
+    in_db_thread,
+    message_id,
+    server,
+    wait_until,
+)
 
 __all__ = [
     "RunningWorker",
@@ -26,6 +33,7 @@ __all__ = [
     "fast_policy",
     "in_db_thread",
     "message_id",
+    "server",
     "wait_until",
 ]
 from tests.smtpserver import Received

@@ -19,19 +19,12 @@ from sitemail.siteconfig.typed import SiteSettings
 from sitemail.smtp.errors import ConnectError, ReplyCode, ReplyError, Step
 from tests.faults.conftest import enqueue_n, fast_policy
 from tests.outbox.conftest import Clock
-from tests.smtpserver import ServerFactory, TestSMTPServer
+from tests.smtpserver import TestSMTPServer
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
 
 Configure = Callable[..., SiteSettings]
 At = Literal["mail", "rcpt", "data"]
-
-
-@pytest.fixture
-def server(smtp_server: ServerFactory, configure_site: Configure) -> TestSMTPServer:
-    srv = smtp_server(auth=())
-    configure_site(srv.site_config())
-    return srv
 
 
 async def _rounds(worker: Worker, clock: Clock, rounds: int, advance: float) -> list[int]:

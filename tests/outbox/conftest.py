@@ -19,6 +19,7 @@ from sitemail.siteconfig.typed import EmailSettings, SiteSettings, SMTPConfig
 from sitemail.smtp.base import NextMessage, Sent, Transport
 from sitemail.smtp.errors import MailError
 from sitemail.smtp.transport import SMTPTransport
+from tests.smtpserver import ServerFactory, TestSMTPServer
 
 T = TypeVar("T")
 
@@ -45,6 +46,16 @@ async def in_db_thread(fn: Callable[[], T]) -> T:
 
 def message_id(data: bytes) -> str:
     return str(email.message_from_bytes(data, policy=email.policy.default)["Message-ID"])
+
+
+@pytest.fixture
+def server(
+    smtp_server: ServerFactory, configure_site: Callable[..., SiteSettings]
+) -> TestSMTPServer:
+    """A real SMTP server (no AUTH) the site's email.smtp points at."""
+    srv = smtp_server(auth=())
+    configure_site(srv.site_config())
+    return srv
 
 
 @pytest.fixture

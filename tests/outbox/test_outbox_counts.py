@@ -20,18 +20,11 @@ from sitemail.outbox.retention import purge_expired
 from sitemail.outbox.worker import Worker
 from sitemail.siteconfig.typed import SiteSettings
 from tests.outbox.conftest import Clock, run
-from tests.smtpserver import ServerFactory, TestSMTPServer
+from tests.smtpserver import TestSMTPServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 Configure = Callable[..., SiteSettings]
-
-
-@pytest.fixture
-def server(smtp_server: ServerFactory, configure_site: Configure) -> TestSMTPServer:
-    srv = smtp_server(auth=())
-    configure_site(srv.site_config())
-    return srv
 
 
 def _counted() -> dict[tuple[str, str], tuple[int, int]]:

@@ -35,13 +35,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 Configure = Callable[..., SiteSettings]
 
 
-@pytest.fixture
-def server(smtp_server: ServerFactory, configure_site: Configure) -> TestSMTPServer:
-    srv = smtp_server(auth=())
-    configure_site(srv.site_config())
-    return srv
-
-
 def _sent() -> int:
     return OutboxMessage.objects.filter(status=Status.SENT).count()
 

@@ -4,7 +4,7 @@ worker's bulk record, a partial send, and sendTestEmail; on SQLite and PostgreSQ
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -17,7 +17,7 @@ from sitemail.outbox.models import OutboxMessage, Status
 from sitemail.outbox.test_email import send_test_email
 from sitemail.outbox.worker import Worker
 from sitemail.siteconfig.typed import SiteSettings
-from sitemail.smtp.base import MAX_REPLY, NextMessage, Sent, Transport, reply_line
+from sitemail.smtp.base import MAX_REPLY, Transport, reply_line
 from sitemail.smtp.errors import ReplyError, Step
 from sitemail.smtp.memory import InMemoryTransport
 from tests.outbox.conftest import message_id, run, static_settings
@@ -86,56 +86,35 @@ def test_a_partial_send_keeps_the_reply_and_the_refusal() -> None:
     assert "some recipients were refused" in row.last_error and row.last_code == 550
 
 
-class _Hostile(InMemoryTransport):
-    """A server whose reply holds bytes that are not UTF-8 (the channel keeps them as
-    surrogates), a NUL, and far more text than a reply line."""
-
-    async def send(
-        self,
-        mail_from: str,
-        rcpt_tos: Sequence[str],
-        data: bytes,
-        then: NextMessage | None = None,
-    ) -> Sent:
-        await super().send(mail_from, rcpt_tos, data, then)
-        raw = b"2.0.0 queued as \xff\xfe\x00X" + b"y" * 5000
-        return Sent(reply_line(250, raw.decode("utf-8", "surrogateescape")))
+# A server whose reply holds bytes that are not UTF-8 (the channel keeps them as surrogates),
+# a NUL, and far more text than a reply line.
+HOSTILE = reply_line(
+    250, (b"2.0.0 queued as \xff\xfe\x00X" + b"y" * 5000).decode("utf-8", "surrogateescape")
+)
 
 
 def test_a_hostile_reply_is_stored_cut_and_clean() -> None:
     settings = static_settings()
     row = enqueue("test_email", "a@example.com", {"test_id": "00001"}, settings=settings)
-    assert _drain(_Hostile(), settings) == 1
+    assert _drain(InMemoryTransport(reply=lambda n: HOSTILE), settings) == 1
     row.refresh_from_db()
     assert row.status == Status.SENT
     assert row.sent_reply.startswith("250 2.0.0 queued as \ufffd\ufffdXyyy")
     assert len(row.sent_reply) <= MAX_REPLY and "\0" not in row.sent_reply
 
 
-class _Awkward(InMemoryTransport):
-    """Replies with what a list literal must quote: quotes, commas, braces, a backslash, a
-    newline, and text that reads as NULL."""
-
-    REPLIES = ('250 ok, "queued" {as} \\ A1\nsecond line', "250 NULL", "250 it's {}")
-
-    async def send(
-        self,
-        mail_from: str,
-        rcpt_tos: Sequence[str],
-        data: bytes,
-        then: NextMessage | None = None,
-    ) -> Sent:
-        await super().send(mail_from, rcpt_tos, data, then)
-        return Sent(self.REPLIES[(len(self.sent) - 1) % len(self.REPLIES)])
+# What a list literal must quote: quotes, commas, braces, a backslash, a newline, and text
+# that reads as NULL.
+AWKWARD = ('250 ok, "queued" {as} \\ A1\nsecond line', "250 NULL", "250 it's {}")
 
 
 def test_replies_that_need_quoting_are_stored_exactly() -> None:
     settings = static_settings()
     for i in range(6):
         enqueue("test_email", f"u{i}@example.com", {"test_id": f"{i:05d}"}, settings=settings)
-    transport = _Awkward()
+    transport = InMemoryTransport(reply=lambda n: AWKWARD[(n - 1) % 3])
     assert _drain(transport, settings) == 6
-    expected = {message_id(m.data): _Awkward.REPLIES[n % 3] for n, m in enumerate(transport.sent)}
+    expected = {message_id(m.data): AWKWARD[n % 3] for n, m in enumerate(transport.sent)}
     stored = dict(OutboxMessage.objects.values_list("message_id", "sent_reply"))
     assert stored == expected
 

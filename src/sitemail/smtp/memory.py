@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -26,9 +26,10 @@ class InMemoryTransport:
     """Records sends in `.sent`; `fail_next(error, times)` makes the next sends raise `error`;
     `refuse(address, error)` makes a recipient refused (partial success) while others pass.
     Each accepted send is answered like a server naming its queue id: `250 2.0.0 Ok: queued
-    as M1`, M2, ..."""
+    as M1`, M2, ..., or by `reply(n)` for the n-th accepted send (from 1) when given."""
 
-    def __init__(self) -> None:
+    def __init__(self, reply: Callable[[int], str] | None = None) -> None:
+        self.reply = reply
         self.sent: list[SentMessage] = []
         self.attempts = 0
         self.closed = 0
@@ -62,6 +63,8 @@ class InMemoryTransport:
             raise next(iter(refused.values()))
         self.sent.append(SentMessage(mail_from, accepted, bytes(data)))
         self._open = True
+        if self.reply is not None:
+            return Sent(self.reply(len(self.sent)), refused)
         queued = f"2.0.0 Ok: queued as M{len(self.sent)}"
         return Sent(reply_line(ReplyCode.OK, queued), refused)
 
