@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from sitemail.outbox import enqueue
+from sitemail.outbox import enqueue, retention
 from sitemail.outbox.models import OutboxMessage, Status
 from sitemail.outbox.service import LINK_REMOVED
 from sitemail.outbox.worker import Worker
@@ -383,3 +384,32 @@ def test_a_cancelled_row_stays_cancelled_even_if_its_send_finishes() -> None:
     assert run(go()) == 1
     row.refresh_from_db()
     assert row.status == Status.CANCELLED
+
+
+def test_a_long_retention_sweep_does_not_hold_up_delivery(
+    server: TestSMTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hourly sweep of a large log takes minutes; the worker keeps claiming and sending."""
+    sweeping, release = threading.Event(), threading.Event()
+
+    def slow_purge(days: int) -> int:
+        sweeping.set()
+        release.wait(30)
+        return 0
+
+    monkeypatch.setattr(retention, "purge_expired", slow_purge)
+    _enqueue(3)
+
+    async def go() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(Worker(poll_interval=0.05).run(stop))
+        try:
+            await wait_until(sweeping.is_set, 10, "the worker starts its retention sweep")
+            await wait_until(lambda: in_db_thread(lambda: _sent() == 3), 10, "3 sent mid-sweep")
+        finally:
+            release.set()
+            stop.set()
+            await task
+
+    run(go())
+    assert len(server.messages) == 3

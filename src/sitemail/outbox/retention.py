@@ -8,6 +8,7 @@ Secrets leave a body earlier, at delivery or cancellation (see worker and log.ca
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
@@ -24,6 +25,9 @@ FINISHED = (Status.SENT, Status.FAILED, Status.CANCELLED, Status.SKIPPED, Status
 # most one chunk; PostgreSQL locks only the chunk's finished rows, which no worker wants.
 _CHUNK = {"postgresql": 5000}
 _SQLITE_CHUNK = 1000
+# SQLite: after each chunk, wait as long as it held the lock (up to this), so a worker waiting
+# for the lock gets it: its busy handler polls, and would otherwise lose every race.
+_SQLITE_PAUSE = 0.25
 # Rows are created in id order (auto_now_add), give or take the clocks of the replicas.
 _CLOCK_SKEW = timedelta(hours=1)
 
@@ -59,6 +63,7 @@ def purge_expired(days: int, *, now: datetime | None = None) -> int:
         if not rows:
             break
         low, high = rows[0][0], rows[-1][0]
+        began = time.monotonic()
         with transaction.atomic():
             total += finished.filter(id__gte=low, id__lte=high).update(
                 data=b"", redacted_data=None, context={}, purged_at=timezone.now()
@@ -66,6 +71,16 @@ def purge_expired(days: int, *, now: datetime | None = None) -> int:
         if min(created for _, created in rows) >= cutoff + _CLOCK_SKEW:
             break
         start = high + 1
+        if connection.vendor == "sqlite":
+            time.sleep(min(time.monotonic() - began, _SQLITE_PAUSE))
     if total:
         log.info("email log: removed the bodies of %d messages older than %d days", total, days)
     return total
+
+
+def sweep(days: int) -> int:
+    """`purge_expired` on a thread of its own (the worker's), closing its connection after."""
+    try:
+        return purge_expired(days)
+    finally:
+        connection.close()

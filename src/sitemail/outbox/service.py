@@ -154,8 +154,11 @@ def enqueue(
 ) -> OutboxMessage:
     """Render, build and INSERT one email in the caller's transaction (never on_commit).
 
-    The row commits or rolls back with the change that caused it. `secrets` adds context keys
-    (to the kind's registered ones) whose values are removed from the stored copy once sent.
+    The row commits or rolls back with the change that caused it. Inside `transaction.atomic`
+    the INSERT waits for the transaction's next statement or its commit, and goes in together
+    with the other emails enqueued before it (outbox.pending); every query sees the row.
+    `secrets` adds context keys (to the kind's registered ones) whose values are removed from
+    the stored copy once sent.
     Raises MailBuildError for a bad address or a missing `email.address`, RenderError for a
     bad kind or template, TypeError for a context that is not JSON-safe.
     """

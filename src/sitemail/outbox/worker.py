@@ -311,13 +311,17 @@ class Worker:
             )
 
     async def _retention(self) -> None:
-        """email.log.retentionDays: drop old bodies at start and then hourly."""
-        from sitemail.outbox.retention import purge_expired
+        """email.log.retentionDays: drop old bodies at start and then hourly.
+
+        On a thread and a database connection of its own: a sweep of a large log takes
+        seconds to minutes, and on the database thread the worker could neither claim nor
+        record meanwhile."""
+        from sitemail.outbox.retention import sweep
 
         while True:
             try:
                 settings = await self.claims.call(self._settings_provider)
-                await self.claims.call(purge_expired, settings.email.log_retention_days)
+                await asyncio.to_thread(sweep, settings.email.log_retention_days)
             except Exception:
                 log.warning("outbox: email log retention sweep failed", exc_info=True)
             await asyncio.sleep(_RETENTION_EVERY)
