@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.transaction import TransactionManagementError
 
 from sitemail.outbox import enqueue, insert
@@ -122,3 +122,21 @@ def test_enqueue_in_a_broken_transaction_raises_at_once() -> None:
 
 def test_the_engines_defer_and_others_do_not() -> None:
     assert hasattr(connection, "outbox_pending")
+
+
+def test_any_error_writing_them_at_commit_rolls_the_transaction_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(rows: Any, *args: Any, **kwargs: Any) -> None:
+        raise ValueError("a bug")
+
+    with transaction.atomic():
+        kept = _send("kept@example.com")
+    monkeypatch.setattr(insert, "insert_many", broken)
+    with pytest.raises(DatabaseError, match="could not write the enqueued emails"):
+        with transaction.atomic():
+            OutboxMessage.objects.filter(pk=kept.pk).update(subject="changed")
+            _send("lost@example.com")
+    assert connection.get_autocommit() and not connection.in_atomic_block
+    assert list(OutboxMessage.objects.values_list("subject", flat=True)) != ["changed"]
+    assert OutboxMessage.objects.count() == 1

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from django.db import DatabaseError
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 if TYPE_CHECKING:  # imported by the database engines, which load before the models may
@@ -105,7 +106,14 @@ class DeferredInserts:
         self.execute_wrappers.append(flush_first)  # type: ignore[attr-defined]
 
     def _commit(self) -> Any:
-        flush(self)  # type: ignore[arg-type]
+        try:
+            flush(self)  # type: ignore[arg-type]
+        except DatabaseError:
+            raise
+        except Exception as exc:
+            # atomic() rolls back on a DatabaseError from the commit; on anything else it
+            # would go back to autocommit with the transaction still open.
+            raise DatabaseError(f"could not write the enqueued emails: {exc!r}") from exc
         return super()._commit()  # type: ignore[misc]
 
     def _rollback(self) -> Any:
