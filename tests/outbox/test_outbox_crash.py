@@ -22,15 +22,6 @@ from tests.smtpserver import ServerFactory, TestSMTPServer
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def server(
-    smtp_server: ServerFactory, configure_site: Callable[..., SiteSettings]
-) -> TestSMTPServer:
-    srv = smtp_server(auth=())
-    configure_site(srv.site_config())
-    return srv
-
-
 def _sent() -> int:
     return OutboxMessage.objects.filter(status=Status.SENT).count()
 

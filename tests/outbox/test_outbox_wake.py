@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from typing import TypeVar
 
 import pytest
@@ -13,22 +12,12 @@ from django.db import connection, transaction
 from sitemail.outbox import enqueue, wake
 from sitemail.outbox.models import OutboxMessage, Status
 from sitemail.outbox.worker import Worker
-from sitemail.siteconfig.typed import SiteSettings
 from tests.outbox.conftest import in_db_thread, message_id, run
-from tests.smtpserver import ServerFactory, TestSMTPServer
+from tests.smtpserver import TestSMTPServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 T = TypeVar("T")
-
-
-@pytest.fixture
-def server(
-    smtp_server: ServerFactory, configure_site: Callable[..., SiteSettings]
-) -> TestSMTPServer:
-    srv = smtp_server(auth=())
-    configure_site(srv.site_config())
-    return srv
 
 
 def _enqueue_in_transaction() -> OutboxMessage:
