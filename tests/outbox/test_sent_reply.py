@@ -8,11 +8,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from sitemail.outbox import enqueue
-from sitemail.outbox.claims import sent_sql
+from sitemail.outbox.claims import Claims, Outcome, sent_sql
 from sitemail.outbox.models import OutboxMessage, Status
 from sitemail.outbox.test_email import send_test_email
 from sitemail.outbox.worker import Worker
@@ -140,3 +140,34 @@ def test_sqlite_looks_each_sent_id_up(rows: int) -> None:
         cur.execute("EXPLAIN QUERY PLAN " + sent_sql(rows, "sqlite"), params)
         plan = " | ".join(str(r[-1]) for r in cur.fetchall())
     assert "INTEGER PRIMARY KEY" in plan and "outbox_due" not in plan, plan
+
+
+def test_postgresql_binds_the_bulk_records_arrays_server_side() -> None:
+    """The clean sends' record goes to the server with its arrays as parameters, not quoted
+    into literals in Python for every batch (claims._server_bound)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's parameters")
+    import psycopg
+
+    settings = static_settings()
+    for i in range(3):
+        enqueue("test_email", f"u{i}@example.com", {"test_id": f"{i:05d}"}, settings=settings)
+    claims = Claims("test:1:bound", 60, timezone.now)
+    rows = claims._exchange_sync([], 3)
+    outcomes = [
+        Outcome(r.id, "sent", timezone.now(), reply=f"250 M{n}") for n, r in enumerate(rows)
+    ]
+    with transaction.atomic():
+        claims._record_sync(outcomes)
+        pid = connection.connection.info.backend_pid
+        params = connection.get_connection_params()
+        params.pop("cursor_factory", None)
+        with psycopg.connect(**params) as other:
+            found = other.execute("SELECT query FROM pg_stat_activity WHERE pid = %s", [pid])
+            (last,) = found.fetchone() or ("",)
+    numbered = sent_sql(3, "postgresql").split("%s")
+    expected = "".join(f"{part}${n}" for n, part in enumerate(numbered[:-1], 1)) + numbered[-1]
+    assert last == expected, last
+    assert "250 M0" not in last, last
+    replies = OutboxMessage.objects.filter(status=Status.SENT).values_list("sent_reply", flat=True)
+    assert sorted(replies) == ["250 M0", "250 M1", "250 M2"]

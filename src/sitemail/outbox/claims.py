@@ -234,18 +234,7 @@ class Claims:
         until = self._dt(now + timedelta(seconds=self.lease_seconds))
         params = [self.owner, until, Status.QUEUED.value, self._dt(now), self._dt(now), limit]
         with connection.cursor() as cur:
-            if self.vendor == "postgresql":
-                # Binary results: bytea as text is hex, twice the bytes to encode, send and
-                # decode for every message claimed (claims took 25% less time). Django's own
-                # cursors bind client-side, which cannot return binary.
-                import psycopg  # here: SQLite deployments never load it
-
-                with connection.wrap_database_errors, psycopg.Cursor(cur.cursor.connection) as raw:
-                    raw.execute(sql, params, binary=True)
-                    fetched = raw.fetchall()
-            else:
-                cur.execute(sql, params)
-                fetched = cur.fetchall()
+            fetched = _server_bound(cur, self.vendor, sql, params, fetch=True)
         return [
             ClaimedRow(
                 id=r[0],
@@ -271,7 +260,9 @@ class Claims:
             for start in range(0, len(clean), _IN_CHUNK):
                 chunk = clean[start : start + _IN_CHUNK]
                 at = self._dt(max(o.at for o in chunk))
-                cur.execute(
+                _server_bound(
+                    cur,
+                    self.vendor,
                     sent_sql(len(chunk), self.vendor),
                     [sent, at, at, "", None, "", *_sent_rows(chunk, self.vendor), *guard],
                 )
@@ -340,6 +331,28 @@ class Claims:
                     f"WHERE id IN ({marks}) AND lease_owner = %s",
                     [until, *chunk, self.owner],
                 )
+
+
+def _server_bound(
+    cur: Any, vendor: str, sql: str, params: Sequence[Any], *, fetch: bool = False
+) -> list[Any]:
+    """Run one of the hot path's statements (the claim, the clean sends' record); its rows if
+    `fetch`.
+
+    PostgreSQL: bound server-side, in binary, on a psycopg cursor of Django's connection.
+    Django's own cursors bind client-side: every claim's bytea came back as hex text (twice
+    the bytes to encode, send and decode; claims took 25% less time in binary), and every
+    record's two arrays of 100 were quoted into literals in Python and parsed again by the
+    server (drain: ~5% less CPU per message). Not prepared: Django leaves prepared statements
+    off for connection poolers, and so does this."""
+    if vendor != "postgresql":
+        cur.execute(sql, params)
+        return list(cur.fetchall()) if fetch else []
+    import psycopg  # here: SQLite deployments never load it
+
+    with connection.wrap_database_errors, psycopg.Cursor(cur.cursor.connection) as raw:
+        raw.execute(sql, params, binary=True)
+        return raw.fetchall() if fetch else []
 
 
 def sent_sql(rows: int, vendor: str) -> str:
