@@ -6,6 +6,7 @@
     server.servfail("broken.example")             # SERVFAIL for every type at that name
     server.servfail("example.com", "MX")          # ... or for one type only
     server.drop("slow.example")                   # never answers (the client times out)
+    server.lose("lossy.example")                  # drops the next query only (a lost packet)
     server.stop()
 
 Names not in the zone get NXDOMAIN; a name with records of other types only gets NOERROR with
@@ -53,6 +54,9 @@ class _Resolver(BaseResolver):  # type: ignore[misc]
             self.server.queries.append((qname, qtype))
             if {qname, f"{qname}/{qtype}"} & self.server.dropped:
                 raise DNSError("dropped on purpose")  # dnslib then sends nothing
+            if qname in self.server.losing:
+                self.server.losing.discard(qname)
+                raise DNSError("lost on purpose")
             reply = request.reply()
             if {qname, f"{qname}/{qtype}"} & self.server.failing:
                 reply.header.rcode = RCODE.SERVFAIL
@@ -78,6 +82,7 @@ class TestDNSServer:
         self.zone: dict[str, dict[str, list[str]]] = defaultdict(dict)
         self.failing: set[str] = set()
         self.dropped: set[str] = set()
+        self.losing: set[str] = set()
         self.queries: list[tuple[str, str]] = []
         resolver, logger = _Resolver(self), _Quiet()
         # UDP picks the port; TCP on the same number can be taken already: try another.
@@ -109,10 +114,16 @@ class TestDNSServer:
             self.zone.clear()
             self.failing.clear()
             self.dropped.clear()
+            self.losing.clear()
 
     def servfail(self, name: str, rtype: str | None = None) -> None:
         with self.lock:
             self.failing.add(name.lower() + (f"/{rtype}" if rtype else ""))
+
+    def lose(self, name: str) -> None:
+        """The next query for `name` gets no answer; the one after it does."""
+        with self.lock:
+            self.losing.add(name.lower())
 
     def drop(self, name: str, rtype: str | None = None) -> None:
         with self.lock:

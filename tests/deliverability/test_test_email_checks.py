@@ -8,7 +8,7 @@ import re
 import pytest
 
 from sitemail.deliverability import dkim
-from sitemail.outbox.test_email import send_test_email_traced
+from sitemail.outbox.test_email import send_test_email, send_test_email_traced
 from tests.admin.conftest import AdminClient
 from tests.admin.conftest import admin as admin  # the signed-in site admin fixture
 from tests.deliverability.conftest import configure, dkim_doc, publish
@@ -114,3 +114,20 @@ def test_without_dkim_the_self_check_says_unsigned(
     last = outcome.checks[-1]
     assert last.step.value == "dkim" and last.details["verdict"] == "missing"
     assert dkim.SIGNED_HEADERS  # the module under test is the one imported
+
+
+def test_the_mutation_and_the_cli_send_without_the_dns_checks(
+    smtp_server: ServerFactory, dns_server: TestDNSServer, rsa_pem: str
+) -> None:
+    """sendTestEmail and `sitemail send-test-email` return only the result string: the checks
+    would be DNS lookups nobody sees, and the caller would wait for them."""
+    server = smtp_server(auth=())
+    _site(server, dns_server, rsa_pem)
+    publish(dns_server, "example.com", "t1", rsa_pem)
+    result = run(send_test_email("d@example.org"))
+    assert (
+        result == 'Sent test email to "d@example.org" successfully! Please check it was received.'
+    )
+    assert dkimpy_verify(server.wait_for(1)[0].data, dns_server)  # still signed
+    asked = list(dns_server.queries)
+    assert asked == [("t1._domainkey.example.com", "TXT")], asked  # the verifier's own lookup
