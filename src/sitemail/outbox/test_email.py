@@ -90,21 +90,26 @@ async def send_test_email(to: str, actor: User | None = None) -> str:
 
     Without the sender authentication checks: nobody would see them (the GraphQL mutation and
     the CLI return the string), and they cost DNS lookups the caller would wait for."""
-    return (await _send(to, await siteconfig.aget_settings(fresh=True), checks=False)).result
+    return (await send_test_email_traced(to, actor, checks=False)).result
 
 
 async def send_test_email_traced(
-    to: str, actor: User | None = None, candidate: SiteSettings | None = None
+    to: str,
+    actor: User | None = None,
+    candidate: SiteSettings | None = None,
+    *,
+    checks: bool = True,
 ) -> TestEmailOutcome:
     """`send_test_email`, also returning every SMTP step traced (the admin page's transcript).
 
     With `candidate` (settings not saved yet, e.g. the form's), that is what is tested; the
-    outcome's `unsaved` says so when it differs from the saved email settings.
+    outcome's `unsaved` says so when it differs from the saved email settings. `checks`:
+    also run the sender authentication checks (SPF, DKIM, DMARC, MX and the signature).
     """
     # The saved settings are read now, not within the settings cache's TTL: an admin testing
     # the configuration just saved (perhaps by `sitemail config set` in another process)
     # tests that one.
-    outcome = await _send(to, candidate or await siteconfig.aget_settings(fresh=True), checks=True)
+    outcome = await _send(to, candidate or await siteconfig.aget_settings(fresh=True), checks)
     if candidate is not None:
         saved = await siteconfig.aget_settings()
         outcome.unsaved = (saved.email, saved.external_url) != (
@@ -114,7 +119,7 @@ async def send_test_email_traced(
     return outcome
 
 
-async def _send(to: str, settings: SiteSettings, *, checks: bool) -> TestEmailOutcome:
+async def _send(to: str, settings: SiteSettings, checks: bool) -> TestEmailOutcome:
     started_at = timezone.now()
     smtp = settings.email.smtp
     if smtp is None:
