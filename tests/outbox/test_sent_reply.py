@@ -142,9 +142,9 @@ def test_sqlite_looks_each_sent_id_up(rows: int) -> None:
     assert "INTEGER PRIMARY KEY" in plan and "outbox_due" not in plan, plan
 
 
-def test_postgresql_binds_the_bulk_records_arrays_server_side() -> None:
-    """The clean sends' record goes to the server with its arrays as parameters, not quoted
-    into literals in Python for every batch (claims._server_bound)."""
+def test_postgresql_binds_the_bulk_records_list_server_side() -> None:
+    """The clean sends' record goes to the server with its (id, reply) list as a parameter,
+    not quoted into the statement in Python for every batch (claims._server_bound)."""
     if connection.vendor != "postgresql":
         pytest.skip("PostgreSQL's parameters")
     import psycopg
