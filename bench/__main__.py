@@ -1,11 +1,11 @@
-"""`python -m bench delivery|peers|scale|monitors|dkim [--smoke] [--json PATH] ...`."""
+"""`python -m bench delivery|peers|scale|monitors|dkim|ab [--smoke] [--json PATH] ...`."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from bench import delivery, dkim, monitors, peers, scale
+from bench import ab, delivery, dkim, monitors, peers, scale
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,6 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     peers.add_arguments(p)
     p = sub.add_parser("scale", help="drain, /metrics, email log, retention at 1M outbox rows")
     scale.add_arguments(p)
+    p = sub.add_parser("ab", help="this checkout's drain against another revision's, interleaved")
+    ab.add_arguments(p)
     args = parser.parse_args(argv)
     runs = {
         "monitors": monitors.run,
@@ -28,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         "delivery": delivery.run,
         "dkim": dkim.run,
         "scale": scale.run,
+        "ab": ab.run,
     }
     return runs[args.command](args)
 
