@@ -12,7 +12,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from sitemail.outbox import enqueue
-from sitemail.outbox.claims import Claims, Outcome, sent_sql
+from sitemail.outbox.claims import Claims, Outcome, _sent_rows, sent_sql
 from sitemail.outbox.models import OutboxMessage, Status
 from sitemail.outbox.test_email import send_test_email
 from sitemail.outbox.worker import Worker
@@ -171,3 +171,36 @@ def test_postgresql_binds_the_bulk_records_list_server_side() -> None:
     assert "250 M0" not in last, last
     replies = OutboxMessage.objects.filter(status=Status.SENT).values_list("sent_reply", flat=True)
     assert sorted(replies) == ["250 M0", "250 M1", "250 M2"]
+
+
+def test_postgresql_records_a_non_ascii_reply_on_a_sql_ascii_database() -> None:
+    """The record's JSON carries the reply's characters raw: a \\u escape above 007F is an
+    error on a database whose encoding is not UTF8, and the whole batch would stay unrecorded."""
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's encodings")
+    import psycopg
+
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    name = f"{connection.settings_dict['NAME']}_sql_ascii"
+    with psycopg.connect(**params, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        admin.execute(
+            f"CREATE DATABASE \"{name}\" ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' "
+            "TEMPLATE template0"
+        )
+    try:
+        outcome = Outcome(7, "sent", timezone.now(), reply=reply_line(250, "queued \ufffd as é"))
+        (listed,) = _sent_rows([outcome], "postgresql")
+        with psycopg.connect(**{**params, "dbname": name}) as other:
+            found = other.execute(
+                "SELECT id, reply FROM json_to_recordset(%s::json) AS v (id bigint, reply text)",
+                [listed],
+                binary=True,
+            ).fetchall()
+        # str or bytes, as the connection's client encoding has it
+        stored = [(i, r if isinstance(r, str) else r.decode()) for i, r in found]
+        assert stored == [(7, "250 queued \ufffd as é")], found
+    finally:
+        with psycopg.connect(**params, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}"')

@@ -400,7 +400,10 @@ def sent_sql(rows: int, vendor: str) -> str:
 def _sent_rows(outcomes: Sequence[Outcome], vendor: str) -> list[Any]:
     """sent_sql's (id, reply) parameters: a JSON list on PostgreSQL, else pairs in a row."""
     if vendor == "postgresql":
-        return [json.dumps([{"id": o.row_id, "reply": o.reply} for o in outcomes])]
+        # ensure_ascii=False: a \u escape above 007F is an error on a database whose encoding
+        # is not UTF8; raw characters convert like any text parameter's (as the arrays did).
+        pairs = [{"id": o.row_id, "reply": o.reply} for o in outcomes]
+        return [json.dumps(pairs, ensure_ascii=False)]
     flat: list[Any] = []
     for o in outcomes:
         flat += (o.row_id, o.reply)
