@@ -23,7 +23,13 @@ from urllib.parse import urlparse
 
 from bench import sysinfo
 from bench.dbcpu import NoDb, PgBackendCpu
-from bench.delivery import DEFAULT_PG, ROOT, child_env, postgres_reachable, run_workers
+from bench.delivery import (
+    ROOT,
+    add_worker_arguments,
+    child_env,
+    postgres_reachable,
+    run_workers,
+)
 from bench.sink import Sink
 
 
@@ -33,14 +39,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rounds", type=int, default=3, help="interleaved rounds (3)")
     p.add_argument("--smoke", action="store_true", help="tiny sizes, SQLite: checks it runs")
     p.add_argument("--json", default="bench-ab.json", help="where to write the results")
-    p.add_argument(
-        "--postgres-url",
-        default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_PG),
-        help="a PostgreSQL server the benchmark may create and empty databases on",
-    )
-    p.add_argument("--no-postgres", action="store_true", help="SQLite only")
-    p.add_argument("--concurrency", type=int, default=8, help="SMTP connections per worker")
-    p.add_argument("--batch-size", type=int, default=100, help="rows per claim")
+    add_worker_arguments(p, "a PostgreSQL server the benchmark may create and empty databases on")
 
 
 def _side_url(url: str, side: str) -> str:

@@ -37,19 +37,24 @@ DEFAULT_PG = "postgres://postgres@127.0.0.1:5432/sitemail_bench"
 SINK_BOUND = 0.9  # of one core: smtp-sink is single-threaded
 
 
+def add_worker_arguments(p: argparse.ArgumentParser, postgres_help: str) -> None:
+    """The databases and the worker's settings, as every drain benchmark takes them."""
+    p.add_argument(
+        "--postgres-url",
+        default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_PG),
+        help=postgres_help,
+    )
+    p.add_argument("--no-postgres", action="store_true", help="SQLite only")
+    p.add_argument("--concurrency", type=int, default=8, help="SMTP connections per worker")
+    p.add_argument("--batch-size", type=int, default=100, help="rows per claim")
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n", type=int, default=20000, help="messages per worker run (20000)")
     p.add_argument("--rounds", type=int, default=3, help="measured rounds after a warm-up (3)")
     p.add_argument("--smoke", action="store_true", help="tiny sizes: checks it runs (~15 s)")
     p.add_argument("--json", default="bench-delivery.json", help="where to write the results")
-    p.add_argument(
-        "--postgres-url",
-        default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_PG),
-        help="a PostgreSQL database the benchmark may empty (created if missing)",
-    )
-    p.add_argument("--no-postgres", action="store_true", help="SQLite only")
-    p.add_argument("--concurrency", type=int, default=8, help="SMTP connections per worker")
-    p.add_argument("--batch-size", type=int, default=100, help="rows per claim")
+    add_worker_arguments(p, "a PostgreSQL database the benchmark may empty (created if missing)")
     p.add_argument("--rss-rows", type=int, default=100000, help="queued rows for the RSS run")
     p.add_argument("--workdir", help="data directories (default: a temporary directory)")
     p.add_argument(
