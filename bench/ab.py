@@ -81,6 +81,44 @@ def _summary(runs: list[dict[str, float]]) -> dict[str, Any]:
     } | {"runs": runs}
 
 
+def _measure(
+    opts: argparse.Namespace, sides: dict[str, Path], work: Path
+) -> dict[str, dict[str, list[dict[str, float]]]]:
+    """Every round: each database, each side; one drain each."""
+    dbs = ["sqlite"]
+    if not opts.no_postgres and postgres_reachable(opts.postgres_url):
+        if all(postgres_reachable(_side_url(opts.postgres_url, s)) for s in sides):
+            dbs.append("postgresql")
+    urls = {
+        (db, s): _side_url(opts.postgres_url, s) if db == "postgresql" else "sqlite"
+        for db in dbs
+        for s in sides
+    }
+    # Each side's environment once: checking where it imports sitemail from starts a Python.
+    envs = {(db, s): _env(urls[db, s], s, src, work) for db in dbs for s, src in sides.items()}
+    results: dict[str, dict[str, list[dict[str, float]]]] = {db: {} for db in dbs}
+    sink = Sink()
+    try:
+        for r in range(opts.rounds):
+            for db in dbs:
+                for side in sides:
+                    meter = PgBackendCpu(urls[db, side]) if db == "postgresql" else NoDb()
+                    fig = run_workers(sink, envs[db, side], 1, opts, opts.n, db=meter)
+                    cpu = fig["client_cpu"] + fig["db_cpu"]
+                    row = {
+                        "rate": fig["rate"],
+                        "per_cpu_s": opts.n / cpu,
+                        "worker_us": fig["client_cpu"] / opts.n * 1e6,
+                        "db_us": fig["db_cpu"] / opts.n * 1e6,
+                    }
+                    results[db].setdefault(side, []).append(row)
+                    shown = ", ".join(f"{k} {v:,.1f}" for k, v in row.items())
+                    print(f"round {r} {db} {side}: {shown}", flush=True)
+    finally:
+        sink.stop()
+    return results
+
+
 def run(opts: argparse.Namespace) -> int:
     if opts.smoke:
         opts.n, opts.rounds, opts.no_postgres = 300, 1, True
@@ -99,32 +137,9 @@ def run(opts: argparse.Namespace) -> int:
         check=True,
         capture_output=True,
     )
-    sides = {"main": ROOT / "src", "base": tree / "src"}
-    dbs = ["sqlite"]
-    if not opts.no_postgres and postgres_reachable(opts.postgres_url):
-        if all(postgres_reachable(_side_url(opts.postgres_url, s)) for s in sides):
-            dbs.append("postgresql")
-    results: dict[str, dict[str, list[dict[str, float]]]] = {db: {} for db in dbs}
-    sink = Sink()
     try:
-        for r in range(opts.rounds):
-            for db in dbs:
-                for side, src in sides.items():
-                    url = _side_url(opts.postgres_url, side) if db == "postgresql" else "sqlite"
-                    meter = PgBackendCpu(url) if db == "postgresql" else NoDb()
-                    fig = run_workers(sink, _env(url, side, src, work), 1, opts, opts.n, db=meter)
-                    cpu = fig["client_cpu"] + fig["db_cpu"]
-                    row = {
-                        "rate": fig["rate"],
-                        "per_cpu_s": opts.n / cpu,
-                        "worker_us": fig["client_cpu"] / opts.n * 1e6,
-                        "db_us": fig["db_cpu"] / opts.n * 1e6,
-                    }
-                    results[db].setdefault(side, []).append(row)
-                    shown = ", ".join(f"{k} {v:,.1f}" for k, v in row.items())
-                    print(f"round {r} {db} {side}: {shown}", flush=True)
+        results = _measure(opts, {"main": ROOT / "src", "base": tree / "src"}, work)
     finally:
-        sink.stop()
         subprocess.run(
             ["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, capture_output=True
         )

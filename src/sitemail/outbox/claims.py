@@ -333,8 +333,8 @@ def _server_bound(
     PostgreSQL: bound server-side, in binary, on a psycopg cursor of Django's connection.
     Django's own cursors bind client-side: every claim's bytea came back as hex text (twice
     the bytes to encode, send and decode; claims took 25% less time in binary), and every
-    record's two arrays of 100 were quoted into literals in Python and parsed again by the
-    server (drain: ~5% less CPU per message). Not prepared: Django leaves prepared
+    record's list of 100 (id, reply) pairs was quoted into the statement in Python and parsed
+    again by the server (drain: ~5% less CPU per message). Not prepared: Django leaves prepared
     statements off for connection poolers, and so does this."""
     if vendor != "postgresql":
         cur.execute(sql, params)
