@@ -1,12 +1,13 @@
-"""How the outbox table stores and finds what the worker needs (migration 0008): the claim reads
-outbox_due, which holds queued rows only, and PostgreSQL compresses new bodies with lz4."""
+"""How the outbox table stores and finds what the worker needs: the claim reads outbox_due, which
+holds queued rows only, PostgreSQL compresses new bodies with lz4 (migration 0008), and one
+index on message_id serves uniqueness and prefixes (0009)."""
 
 from __future__ import annotations
 
 import secrets
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from sitemail.outbox import enqueue
@@ -83,3 +84,38 @@ def test_postgresql_compresses_new_bodies_with_lz4(server: TestSMTPServer) -> No
         method, length, stored = cur.fetchone()
     assert method == "lz4" and stored < length, (method, length, stored)
     assert OutboxMessage.objects.get(id=row.id).status == Status.QUEUED
+
+
+def _message_id_indexes() -> list[str]:
+    with connection.cursor() as cur:
+        found = connection.introspection.get_constraints(cur, OutboxMessage._meta.db_table)
+    mine = {n: c for n, c in found.items() if c["columns"] == ["message_id"]}
+    return sorted(n for n, c in mine.items() if c["index"] or c["unique"])
+
+
+def test_message_id_has_one_index_that_keeps_it_unique() -> None:
+    """PostgreSQL: every sent row's new version wrote an entry in two message_id indexes (the
+    unique constraint's and a _like one); one serves both."""
+    assert len(_message_id_indexes()) == 1, _message_id_indexes()
+    enqueue("django", "a@example.com", {"subject": "s", "body": "b"})
+    row = OutboxMessage.objects.get()
+    copy = {f.attname: getattr(row, f.attname) for f in OutboxMessage._meta.concrete_fields}
+    del copy["id"]
+    with pytest.raises(IntegrityError), transaction.atomic():
+        OutboxMessage.objects.create(**copy)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's opclasses")
+def test_postgresql_finds_a_message_id_prefix_through_the_unique_index() -> None:
+    """VERP (deliverability.verp.message_for) looks a bounce's message up by prefix."""
+    enqueue("django", "a@example.com", {"subject": "s", "body": "b"})
+    with connection.cursor() as cur:
+        cur.execute("SET enable_seqscan = off")
+        cur.execute(
+            f"EXPLAIN SELECT id FROM {OutboxMessage._meta.db_table} "  # noqa: S608
+            "WHERE message_id LIKE %s",
+            ["<abc@%"],
+        )
+        plan = " | ".join(str(r[0]) for r in cur.fetchall())
+        cur.execute("RESET enable_seqscan")
+    assert "outbox_message_id" in plan and "Index" in plan, plan

@@ -44,7 +44,8 @@ class OutboxMessage(models.Model):
     recipient = models.CharField(max_length=320)  # the (first) To address, for the log and filters
     mail_from = models.CharField(max_length=320)  # envelope sender
     rcpt_tos = models.JSONField(default=list)  # envelope recipients
-    message_id = models.CharField(max_length=255, unique=True)  # kept across retries
+    # Kept across retries; unique through outbox_message_id (Meta), which also serves prefixes.
+    message_id = models.CharField(max_length=255)
     subject = models.CharField(max_length=998, default="")
     # Rendered and serialised once at enqueue; the worker sends these bytes as they are.
     data = models.BinaryField()
@@ -97,6 +98,14 @@ class OutboxMessage(models.Model):
                 fields=["id"],
                 name="outbox_unsent_attempts",
                 condition=Q(attempts__gt=0) & ~Q(status__in=["sent", "cancelled"]),
+            ),
+        ]
+        constraints = [
+            # One index for uniqueness, lookups and the VERP prefix search (LIKE 'x%'): where
+            # unique=True gave PostgreSQL two (the constraint and a _like index), and every
+            # sent row's new version wrote an entry in both. Migration 0009.
+            models.UniqueConstraint(
+                fields=["message_id"], name="outbox_message_id", opclasses=["varchar_pattern_ops"]
             ),
         ]
 
