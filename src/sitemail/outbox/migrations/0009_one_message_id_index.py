@@ -30,8 +30,7 @@ def _old_indexes(schema_editor: Any) -> tuple[list[str], list[str]]:
         (name, c) for name, c in found.items() if c["columns"] == ["message_id"] and name != _NAME
     ]
     constraints = [n for n, c in mine if c["unique"] and not c["index"]]
-    indexes = [n for n, c in mine if c["index"] and n not in constraints]
-    return constraints, indexes
+    return constraints, [n for n, c in mine if c["index"]]
 
 
 def forwards(apps: Any, schema_editor: Any) -> None:
